@@ -1,6 +1,30 @@
-"""vsil: audit multimodal safety datasets for visual safety information leakage (VSIL)."""
+"""vsil: audit multimodal safety datasets for visual safety information leakage (VSIL).
+
+Public surface::
+
+    vsil.load(data, ...)    -> Dataset
+    vsil.audit(data, ...)   -> AuditResult
+    vsil.filter(data, ...)  -> the input's own type, without leaky rows
+"""
 
 from vsil._version import __version__
-from vsil.dataset import DataError, Dataset, Sample, load
+from vsil.audit import AuditResult, AuditSummary, LeakageFigures, audit, filter
+from vsil.dataset import DataError, Dataset, ImageRef, RowError, Sample, load
+from vsil.detectors import Overlap, Verdict
 
-__all__ = ["DataError", "Dataset", "Sample", "__version__", "load"]
+__all__ = [
+    "AuditResult",
+    "AuditSummary",
+    "DataError",
+    "Dataset",
+    "ImageRef",
+    "LeakageFigures",
+    "Overlap",
+    "RowError",
+    "Sample",
+    "Verdict",
+    "__version__",
+    "audit",
+    "filter",
+    "load",
+]

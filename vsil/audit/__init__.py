@@ -1,0 +1,19 @@
+"""The audit: R1/R2 leakage figures, per-sample verdicts with evidence, filtering."""
+
+from vsil.audit.audit import audit, leakage_score, per_category
+from vsil.audit.filtering import filter
+from vsil.audit.metrics import LeakageFigures, bootstrap_ratio, figures, wilson
+from vsil.audit.result import AuditResult, AuditSummary
+
+__all__ = [
+    "AuditResult",
+    "AuditSummary",
+    "LeakageFigures",
+    "audit",
+    "bootstrap_ratio",
+    "figures",
+    "filter",
+    "leakage_score",
+    "per_category",
+    "wilson",
+]

@@ -18,7 +18,7 @@ from vsil.dataset._images import ImageError, ImageRef, resolve_inside
 from vsil.dataset._sample import Sample
 
 OnError = Literal["raise", "skip", "keep"]
-OriginKind = Literal["list", "dataframe", "hf", "dataset"]
+OriginKind = Literal["list", "dataframe", "hf", "records", "dataset"]
 
 
 @dataclass
@@ -91,6 +91,16 @@ class Dataset:
             }
         )
 
+    def rows(self) -> list[dict[str, Any]]:
+        """The input rows of these samples as dicts (original columns where vsil has them)."""
+        if self.origin_kind in ("list", "records"):
+            return [dict(self.origin[p]) for p in self.positions]
+        if self.origin_kind == "dataframe":
+            return self.origin.iloc[self.positions].to_dict(orient="records")  # type: ignore[no-any-return]
+        if self.origin_kind == "hf":
+            return [dict(self.origin[p]) for p in self.positions]
+        return self.to_frame().to_dict(orient="records")  # type: ignore[return-value]
+
     def select(self, keep: Sequence[bool]) -> Any:
         """The input's own kind of object, restricted to samples where ``keep`` is True.
 
@@ -107,6 +117,8 @@ class Dataset:
             return self.origin.select(rows)
         return Dataset(
             samples=[s for s, k in zip(self.samples, keep) if k],
+            origin=[self.origin[p] for p in rows] if self.origin_kind == "records" else None,
+            origin_kind="records" if self.origin_kind == "records" else "dataset",
             name=self.name,
             root=self.root,
             info=dict(self.info),

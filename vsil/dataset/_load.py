@@ -106,7 +106,7 @@ def load(
             raise DataError(f"dataset {path.name!r} is empty")
         cols = map_columns(_all_keys(rows), overrides)
         return build_dataset(rows, cols, name=name or path.stem, root=root or path.parent,
-                             confine_images=True, origin=None, origin_kind="dataset",
+                             confine_images=True, origin=rows, origin_kind="records",
                              info={"path": str(path)}, **common)
 
     if isinstance(data, pd.DataFrame):

@@ -80,7 +80,8 @@ def load_vlsbench(
         # keep the image path as metadata even though the pixels are not here
         rows = [dict(r) for r in rows]
     ds = build_dataset(
-        rows, cols, name="vlsbench", root=base, confine_images=True,
+        rows, cols, name="vlsbench", root=base, confine_images=True, origin=rows,
+        origin_kind="records",
         check_images=check_images, on_error=on_error,
         info={"loader": "vlsbench", "path": str(path), "images": images,
               "embedded": root is None},

@@ -1,0 +1,235 @@
+"""`AuditResult`: per-sample rows, dataset figures, provenance, and the ways to export them."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from vsil.audit.metrics import LeakageFigures
+
+if TYPE_CHECKING:
+    from vsil.dataset import Dataset
+
+SAMPLE_COLUMNS = (
+    "id", "category", "sub_category", "text", "image", "image_text", "image_text_source",
+    "pair_unsafe", "text_unsafe", "p_pair_unsafe", "p_text_unsafe", "leaky", "leakage_score",
+    "pair_categories", "text_categories", "shared_concepts", "evidence", "error",
+)
+
+
+@dataclass
+class AuditSummary:
+    """Dataset-level figures (paper §1.2) plus what a reader needs to trust them."""
+
+    dataset: str
+    figures: LeakageFigures
+    overlap_means: dict[str, float] = field(default_factory=dict)
+    image_text_sources: dict[str, int] = field(default_factory=dict)
+    n_load_errors: int = 0
+    n_skipped_at_load: int = 0
+    cache_hits: int = 0
+    computed: int = 0
+    judge: str = ""
+    text_judge: str = ""
+
+    def __getattr__(self, name: str) -> Any:
+        # summary.r1, summary.leak_ratio ... read through to the figures
+        figs = self.__dict__.get("figures")
+        if figs is not None and hasattr(figs, name):
+            return getattr(figs, name)
+        raise AttributeError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["figures"] = self.figures.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AuditSummary:
+        f = dict(d["figures"])
+        for k, v in f.items():
+            if isinstance(v, list):
+                f[k] = tuple(v)
+        return cls(**{**d, "figures": LeakageFigures(**f)})
+
+    def table(self) -> pd.DataFrame:
+        """The headline figures as a small frame: value, 95% interval, count."""
+        f = self.figures
+        rows = [
+            ("R1: pair unsafe", f.r1, f.r1_ci, f.n_pair_unsafe),
+            ("R2: pair and text unsafe", f.r2, f.r2_ci, f.n_leaky),
+            ("R1 - R2: harm needs the image", f.r1_minus_r2, f.r1_minus_r2_ci,
+             f.n_pair_unsafe - f.n_leaky),
+            ("leak ratio R2/R1", f.leak_ratio, f.leak_ratio_ci, None),
+            ("text-only unsafe rate", f.text_unsafe_rate, f.text_unsafe_rate_ci,
+             f.n_text_unsafe),
+        ]
+        rows += [(f"mean overlap: {k}", v, (math.nan, math.nan), None)
+                 for k, v in self.overlap_means.items()]
+        return pd.DataFrame(
+            [{"figure": a, "value": b, "ci_low": c[0], "ci_high": c[1], "count": n}
+             for a, b, c, n in rows]
+        )
+
+
+@dataclass
+class AuditResult:
+    """The outcome of `vsil.audit`.
+
+    Attributes:
+        samples: one row per sample; columns documented in docs/results.md.
+        summary: dataset figures with intervals.
+        per_category: the same figures per category and per (category, sub_category).
+        provenance: vsil version, detectors and fingerprints, dataset hash, time.
+        dataset: the loaded dataset, used by `clean()` / `leaky()` to return the input's type.
+    """
+
+    samples: pd.DataFrame
+    summary: AuditSummary
+    per_category: pd.DataFrame
+    provenance: dict[str, Any]
+    dataset: Dataset | None = field(default=None, repr=False)
+
+    # ---- filtering -------------------------------------------------------------------
+    def leaky_mask(self, threshold: float | None = None) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        """Per-sample leaky flag, or ``leakage_score >= threshold`` when one is given."""
+        if threshold is not None:
+            return np.asarray(self.samples["leakage_score"].fillna(-1.0) >= threshold)
+        return np.asarray(self.samples["leaky"].fillna(False).astype(bool))
+
+    def clean(self, threshold: float | None = None) -> Any:
+        """The input's own type (list, DataFrame, HF Dataset) without the leaky rows."""
+        return self._select(~self.leaky_mask(threshold))
+
+    def leaky(self, threshold: float | None = None) -> Any:
+        """The input's own type with only the leaky rows."""
+        return self._select(self.leaky_mask(threshold))
+
+    def _select(self, mask: np.ndarray[Any, np.dtype[np.bool_]]) -> Any:
+        if self.dataset is None:
+            raise ValueError("this result was read from disk without its dataset; "
+                             "use result.samples to filter rows")
+        return self.dataset.select(list(mask))
+
+    def most_leaky(self, k: int = 20) -> pd.DataFrame:
+        cols = [c for c in ("id", "category", "sub_category", "text", "image_text",
+                            "leakage_score", "leaky", "evidence") if c in self.samples]
+        return self.samples.sort_values("leakage_score", ascending=False,
+                                        na_position="last").head(k)[cols]
+
+    # ---- export ----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary.to_dict(),
+            "per_category": _records(self.per_category),
+            "provenance": self.provenance,
+            "samples": _records(self.samples),
+        }
+
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
+        """JSON of the summary, per-category figures, provenance and every sample row."""
+        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=1, default=_json_default)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_json(cls, path_or_text: str | os.PathLike[str]) -> AuditResult:
+        p = Path(path_or_text)
+        text = p.read_text(encoding="utf-8") if p.suffix == ".json" or p.exists() else str(
+            path_or_text)
+        d = json.loads(text)
+        return cls(
+            samples=pd.DataFrame(d["samples"]),
+            summary=AuditSummary.from_dict(d["summary"]),
+            per_category=pd.DataFrame(d["per_category"]),
+            provenance=d["provenance"],
+        )
+
+    def to_parquet(self, path: str | os.PathLike[str]) -> None:
+        self.samples.to_parquet(path, index=False)
+
+    def to_csv(self, path: str | os.PathLike[str]) -> None:
+        df = self.samples.copy()
+        for c in ("pair_categories", "text_categories", "shared_concepts"):
+            if c in df:
+                df[c] = df[c].map(lambda v: "; ".join(v) if isinstance(v, list | tuple) else v)
+        df.to_csv(path, index=False)
+
+    def to_markdown(self) -> str:
+        from vsil.report.markdown import render_markdown
+
+        return render_markdown(self)
+
+    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
+        """One self-contained HTML report (plots embedded, all dataset text escaped)."""
+        from vsil.report.html import render_html
+
+        html = render_html(self)
+        if path is not None:
+            Path(path).write_text(html, encoding="utf-8")
+        return html
+
+    def save(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+        """report.html, result.json and samples.parquet in ``out_dir``."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {"html": out / "report.html", "json": out / "result.json",
+                 "parquet": out / "samples.parquet"}
+        self.to_html(paths["html"])
+        self.to_json(paths["json"])
+        self.to_parquet(paths["parquet"])
+        return paths
+
+    def plot(self) -> Any:
+        """R1 vs R2 bars, leakage-score histogram and per-category bars (a matplotlib Figure)."""
+        from vsil.report.plots import summary_figure
+
+        return summary_figure(self)
+
+    def _repr_html_(self) -> str:
+        from vsil.report.html import render_notebook
+
+        return render_notebook(self)
+
+    def __repr__(self) -> str:
+        f = self.summary.figures
+        return (f"AuditResult(dataset={self.summary.dataset!r}, n={f.n}, R1={f.r1:.4f}, "
+                f"R2={f.r2:.4f}, leak_ratio={f.leak_ratio:.4f}, errors={f.n_errors})")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return None if math.isnan(o) else float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, tuple | set):
+        return list(o)
+    return str(o)
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if v is pd.NA:
+        return None
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, np.generic):
+        return _clean(v.item())
+    return v
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: _clean(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
