@@ -9,7 +9,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -261,7 +261,7 @@ def _sample_frame(ds: Dataset, rows: list[int], image_text: list[str | None],
     for c in ("p_pair_unsafe", "p_text_unsafe", "leakage_score",
               *[f"overlap_{n}" for n in overlaps]):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
-    return df
+    return cast(pd.DataFrame, df)
 
 
 def _nanmean(s: pd.Series) -> float:
@@ -273,7 +273,7 @@ def per_category(samples: pd.DataFrame, overlap_names: list[str], *, seed: int =
                  ) -> pd.DataFrame:
     """Figures per category (sub_category = "*") and per (category, sub_category)."""
     if "category" not in samples or samples["category"].isna().all():
-        return pd.DataFrame()
+        return cast(pd.DataFrame, pd.DataFrame())
     df = samples.assign(category=samples["category"].fillna("(none)"),
                         sub_category=samples["sub_category"].fillna("(none)"))
     out: list[dict[str, Any]] = []
@@ -291,8 +291,9 @@ def per_category(samples: pd.DataFrame, overlap_names: list[str], *, seed: int =
             row[f"overlap_{name}"] = _nanmean(g[f"overlap_{name}"])
         out.append(row)
     res = pd.DataFrame(out)
-    return res.sort_values(["category", "sub_category"], key=lambda s: s.replace("*", ""),
-                           kind="stable").reset_index(drop=True)
+    res = res.sort_values(["category", "sub_category"], key=lambda s: s.replace("*", ""),
+                          kind="stable").reset_index(drop=True)
+    return cast(pd.DataFrame, res)
 
 
 def _info(d: Any) -> dict[str, Any]:
@@ -315,5 +316,6 @@ def _provenance(ds: Dataset, pair_judge: Any, text_judge: Any, scorers: list[Any
         "text_judge": _info(text_judge),
         "overlap": [_info(s) for s in scorers],
         "describers": [_info(d) for d in describers],
-        "describe": describe if isinstance(describe, bool | str | None) else list(map(str, describe)),
+        "describe": describe if isinstance(describe, bool | str | None)
+        else [str(d) for d in describe],
     }

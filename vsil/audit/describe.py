@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vsil.dataset import Dataset
+from vsil.dataset import Dataset, ImageRef
 from vsil.detectors import Description, create
 from vsil.runtime.batched import RunStats, run_cached
 from vsil.runtime.cache import Cache, content_key
@@ -26,6 +26,10 @@ class Described:
     extra: list[dict[str, Any]]
     detectors: list[Any] = field(default_factory=list)
     stats: list[RunStats] = field(default_factory=list)
+
+
+def _sha(image: ImageRef | None) -> str | None:
+    return image.sha256 if image is not None else None
 
 
 def _resolve(describe: bool | str | Sequence[Any] | None) -> tuple[list[Any], bool]:
@@ -64,7 +68,7 @@ def describe_images(ds: Dataset, describe: bool | str | Sequence[Any] | None, ca
                 continue
             raise
         ns = f"describer:{det.fingerprint}"
-        keys = [content_key(ds[i].image.sha256 if ds[i].image else None) for i in targets]
+        keys = [content_key(_sha(ds[i].image)) for i in targets]
 
         def compute(idx: list[int], det: Any = det) -> list[dict[str, Any]]:
             imgs = [ds[targets[j]].image for j in idx]
@@ -75,10 +79,14 @@ def describe_images(ds: Dataset, describe: bool | str | Sequence[Any] | None, ca
                                  desc=f"describe ({det.name})", show_progress=show_progress)
         out.detectors.append(det)
         out.stats.append(stats)
-        for i, o in zip(targets, outs):
+        for i, o in zip(targets, outs, strict=False):
             d = Description.from_json(o)
             extra[i].setdefault("descriptions", []).append(d.to_json())
             if d.text:
-                texts[i] = f"{texts[i]}\n{d.text}" if (force and texts[i]) else (texts[i] or d.text)
-                sources[i] = d.source if sources[i] in (None, d.source) else f"{sources[i]}+{d.source}"
+                if force and texts[i]:
+                    texts[i] = f"{texts[i]}\n{d.text}"
+                else:
+                    texts[i] = texts[i] or d.text
+                same = sources[i] in (None, d.source)
+                sources[i] = d.source if same else f"{sources[i]}+{d.source}"
     return out

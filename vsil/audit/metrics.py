@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pandas import NA as pd_NA
 
 Z95 = 1.959963984540054
 
@@ -89,7 +90,7 @@ def figures(pair_unsafe: npt.ArrayLike, text_unsafe: npt.ArrayLike,
         raise ValueError("pair_unsafe and text_unsafe differ in length")
     a1 = np.array([_true(x) for x in a], dtype=bool)
     t1 = np.array([_true(x) for x in b], dtype=bool)
-    missing = np.array([_missing(x) or _missing(y) for x, y in zip(a, b)], dtype=bool)
+    missing = np.array([_missing(x) or _missing(y) for x, y in zip(a, b, strict=False)], dtype=bool)
     err = missing if error is None else (np.asarray(error, dtype=bool) | missing)
     a2 = a1 & t1
     k1, k2, kt = int(a1.sum()), int(a2.sum()), int(t1.sum())
@@ -125,8 +126,3 @@ def _nan(x: Any) -> bool:
 def _missing(x: Any) -> bool:
     return x is None or x is pd_NA or _nan(x)
 
-
-try:
-    from pandas import NA as pd_NA
-except ImportError:  # pragma: no cover
-    pd_NA = None

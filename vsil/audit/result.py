@@ -7,7 +7,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -73,10 +73,10 @@ class AuditSummary:
         ]
         rows += [(f"mean overlap: {k}", v, (math.nan, math.nan), None)
                  for k, v in self.overlap_means.items()]
-        return pd.DataFrame(
+        return cast(pd.DataFrame, pd.DataFrame(
             [{"figure": a, "value": b, "ci_low": c[0], "ci_high": c[1], "count": n}
              for a, b, c, n in rows]
-        )
+        ))
 
 
 @dataclass
@@ -121,8 +121,8 @@ class AuditResult:
     def most_leaky(self, k: int = 20) -> pd.DataFrame:
         cols = [c for c in ("id", "category", "sub_category", "text", "image_text",
                             "leakage_score", "leaky", "evidence") if c in self.samples]
-        return self.samples.sort_values("leakage_score", ascending=False,
-                                        na_position="last").head(k)[cols]
+        top = self.samples.sort_values("leakage_score", ascending=False, na_position="last")
+        return cast(pd.DataFrame, top.head(k)[cols])
 
     # ---- export ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -232,4 +232,4 @@ def _clean(v: Any) -> Any:
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{k: _clean(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
+    return [{str(k): _clean(v) for k, v in r.items()} for r in df.to_dict(orient="records")]

@@ -165,7 +165,8 @@ def filter_cmd(
     data: str = DataArg,
     out: Path = typer.Option(..., "--out", "-o", help="Output file: .jsonl/.json/.csv/.parquet"),
     threshold: float | None = typer.Option(
-        None, "--threshold", help="Drop rows with leakage_score >= this (default: the leaky flag)."),
+        None, "--threshold",
+        help="Drop rows with leakage_score >= this (default: the leaky flag)."),
     judge: str = JudgeOpt,
     text_judge: str | None = TextJudgeOpt,
     base_url: str | None = BaseUrlOpt,
@@ -194,7 +195,7 @@ def filter_cmd(
     assert result.dataset is not None
     keep = ~result.leaky_mask(threshold)
     rows = result.dataset.rows()
-    kept = [r for r, k in zip(rows, keep) if k]
+    kept = [r for r, k in zip(rows, keep, strict=False) if k]
     _write_rows(kept, out)
     typer.echo(f"kept {len(kept)} of {len(rows)} rows ({len(rows) - len(kept)} leaky) -> {out}")
 

@@ -79,7 +79,7 @@ class Dataset:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per sample with vsil's fields (images as their reference label)."""
-        return pd.DataFrame(
+        frame: pd.DataFrame = pd.DataFrame(
             {
                 "id": [s.id for s in self.samples],
                 "text": [s.text for s in self.samples],
@@ -90,6 +90,7 @@ class Dataset:
                 "source": [s.source for s in self.samples],
             }
         )
+        return frame
 
     def rows(self) -> list[dict[str, Any]]:
         """The input rows of these samples as dicts (original columns where vsil has them)."""
@@ -108,7 +109,7 @@ class Dataset:
         """
         if len(keep) != len(self.samples):
             raise ValueError(f"mask has {len(keep)} entries for {len(self.samples)} samples")
-        rows = [p for p, k in zip(self.positions, keep) if k]
+        rows = [p for p, k in zip(self.positions, keep, strict=False) if k]
         if self.origin_kind == "list":
             return [self.origin[p] for p in rows]
         if self.origin_kind == "dataframe":
@@ -116,7 +117,7 @@ class Dataset:
         if self.origin_kind == "hf":
             return self.origin.select(rows)
         return Dataset(
-            samples=[s for s, k in zip(self.samples, keep) if k],
+            samples=[s for s, k in zip(self.samples, keep, strict=False) if k],
             origin=[self.origin[p] for p in rows] if self.origin_kind == "records" else None,
             origin_kind="records" if self.origin_kind == "records" else "dataset",
             name=self.name,

@@ -23,7 +23,9 @@ def resolve_inside(root: Path, relative: str | os.PathLike[str]) -> Path:
     candidate = Path(relative)
     full = (candidate if candidate.is_absolute() else root_r / candidate).resolve()
     if full != root_r and root_r not in full.parents:
-        raise ImageError(f"path {str(relative)!r} resolves outside the dataset root {str(root_r)!r}")
+        raise ImageError(
+            f"path {str(relative)!r} resolves outside the dataset root {str(root_r)!r}"
+        )
     return full
 
 
@@ -63,11 +65,13 @@ class ImageRef:
         from PIL import Image, UnidentifiedImageError
 
         if self.pil is not None:
-            return self.pil.convert("RGB")  # type: ignore[no-any-return]
+            converted: PILImage = self.pil.convert("RGB")
+            return converted
         try:
             with Image.open(io.BytesIO(self._bytes())) as im:
                 im.load()
-                return im.convert("RGB")
+                rgb: PILImage = im.convert("RGB")
+                return rgb
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
             raise ImageError(f"corrupt or unreadable image {self.label!r}: {e}") from e
 

@@ -99,8 +99,7 @@ def load(
                 )
             path, root = meta, root or path
         elif not path.exists():
-            hint = "" if get_loader(str(data)) is None else ""
-            raise DataError(f"no such file or dataset: {str(data)!r}{hint} (see `vsil datasets`)")
+            raise DataError(f"no such file or dataset: {str(data)!r} (see `vsil datasets`)")
         rows = read_rows(path)
         if not rows:
             raise DataError(f"dataset {path.name!r} is empty")
@@ -113,8 +112,8 @@ def load(
         if data.empty:
             raise DataError("dataset 'data' is empty (DataFrame has no rows)")
         cols = map_columns([str(c) for c in data.columns], overrides)
-        rows = data.to_dict(orient="records")
-        return build_dataset(rows, cols, name=name or "dataframe", root=root,  # type: ignore[arg-type]
+        records = [{str(k): v for k, v in r.items()} for r in data.to_dict(orient="records")]
+        return build_dataset(records, cols, name=name or "dataframe", root=root,
                              confine_images=root is not None, origin=data,
                              origin_kind="dataframe", **common)
 

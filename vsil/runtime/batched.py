@@ -51,7 +51,7 @@ def run_cached(
                     raise RuntimeError(
                         f"{desc}: detector returned {len(outs)} results for {len(idx)} inputs"
                     )
-                batch = {keys[i]: o for i, o in zip(idx, outs)}
+                batch = {keys[i]: o for i, o in zip(idx, outs, strict=False)}
                 cache.put_many(ns, batch)
                 found.update(batch)
                 bar.update(len(idx))

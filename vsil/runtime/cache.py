@@ -71,7 +71,8 @@ class Cache:
         with self._lock:
             for i in range(0, len(keys), 500):
                 chunk = keys[i : i + 500]
-                q = f"SELECT key, value FROM entries WHERE ns=? AND key IN ({','.join('?' * len(chunk))})"
+                marks = ",".join("?" * len(chunk))
+                q = f"SELECT key, value FROM entries WHERE ns=? AND key IN ({marks})"
                 for k, v in self._db.execute(q, [ns, *chunk]):
                     out[k] = json.loads(v)
         self.hits += len(out)

@@ -74,7 +74,9 @@ def load_vlsbench(
         images = (base / "imgs").is_dir()
     rows = read_rows(path)
     if rows and "instruction" not in rows[0]:
-        raise DataError(f"VLSBench: {path} has no 'instruction' field; is this VLSBench's data.json?")
+        raise DataError(
+            f"VLSBench: {path} has no 'instruction' field; is this VLSBench's data.json?"
+        )
     cols = COLUMNS if images else ColumnMap({**COLUMNS.columns, "image": None})
     if not images:
         # keep the image path as metadata even though the pixels are not here

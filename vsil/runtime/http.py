@@ -1,0 +1,420 @@
+"""The shared async HTTP runtime for OpenAI-compatible chat completions.
+
+One `ChatRuntime` sends a batch of ``/chat/completions`` request bodies with a bounded number
+in flight and returns one `ChatResult` per body, in input order: a response (the server's JSON)
+or an error record. It never raises for a per-item failure.
+
+Policy (see docs/http-judges.md):
+
+* retries are ours (tenacity), capped (``max_retries``, default 5), with exponential backoff
+  and jitter, on 429, 408, 5xx, timeouts and connection errors; never on other 4xx;
+  ``Retry-After`` / ``retry-after-ms`` are honoured, capped at ``retry_after_cap`` seconds;
+* a circuit breaker: after ``max_identical_failures`` requests in a row fail with the same
+  error (kind and status), nothing more is sent; the rest of the batch fails fast with that
+  error. The next batch sends one probe request first and closes the circuit if it succeeds;
+* an HTTP 400 whose body names a content policy / content filter is its own kind,
+  ``content_filter`` (a refusal by the provider, not an outage);
+* token usage is summed over the runtime's life, with an optional price table → cost.
+
+The API key is only ever put in the ``Authorization`` header: never in a repr, an error
+message, a log line or a result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import email.utils
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from vsil.runtime.progress import progress
+
+T = TypeVar("T")
+
+#: error kinds that are retried
+RETRYABLE = frozenset({"rate_limit", "server_error", "timeout", "connection"})
+_CONTENT_FILTER_MARKERS = ("content_policy", "content policy", "content_filter",
+                           "content management policy", "responsibleaipolicyviolation",
+                           "safety system")
+_BODY_KEEP = 2000
+
+
+class RequestFailed(Exception):
+    """One failed attempt: ``kind`` is one of rate_limit, server_error, timeout, connection,
+    content_filter, client_error, bad_response, circuit_open."""
+
+    def __init__(self, kind: str, message: str, *, status: int | None = None,
+                 body: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.body = body
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Price:
+    """US dollars per one million tokens."""
+
+    prompt: float
+    completion: float
+
+
+PriceTable = Mapping[str, "Price | tuple[float, float]"]
+
+
+@dataclass
+class ChatResult:
+    """The outcome of one request body: ``response`` (the server's JSON) or an error."""
+
+    index: int
+    response: dict[str, Any] | None = None
+    error: str | None = None
+    kind: str | None = None
+    status: int | None = None
+    body: str | None = None
+    attempts: int = 0
+    latency_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.response is not None
+
+
+@dataclass
+class Usage:
+    """What a runtime has done so far (summed over every batch it ran)."""
+
+    items: int = 0
+    succeeded: int = 0
+    requests: int = 0
+    retries: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    attempt_errors: Counter[str] = field(default_factory=Counter)
+    circuit_trips: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    unpriced_requests: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "items": self.items,
+            "succeeded": self.succeeded,
+            "requests": self.requests,
+            "retries": self.retries,
+            "failures": dict(self.failures),
+            "attempt_errors": dict(self.attempt_errors),
+            "circuit_trips": self.circuit_trips,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
+            "unpriced_requests": self.unpriced_requests,
+        }
+
+
+def safe_host(base_url: str) -> str:
+    """``host[:port]`` of a URL, without any user:password part."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _kind_for_status(status: int, body: str) -> str:
+    if status == 429:
+        return "rate_limit"
+    if status == 408:
+        return "timeout"
+    if status >= 500:
+        return "server_error"
+    low = body.lower()
+    if status == 400 and any(m in low for m in _CONTENT_FILTER_MARKERS):
+        return "content_filter"
+    return "client_error"
+
+
+def run_sync(make: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine to completion from sync code, also inside a running event loop
+    (a notebook): then it runs on a fresh loop in a worker thread."""
+
+    async def main() -> T:
+        return await make()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(main())
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="vsil-http") as ex:
+        return ex.submit(asyncio.run, main()).result()
+
+
+class ChatRuntime:
+    """Concurrent, retrying, rate-aware client for an OpenAI-compatible ``/chat/completions``.
+
+    Args:
+        base_url: e.g. ``https://api.openai.com/v1`` or ``http://127.0.0.1:8000/v1``.
+        api_key: sent as ``Authorization: Bearer``; None sends no such header.
+        concurrency: most requests in flight at once.
+        max_retries: retries per request after the first attempt.
+        timeout: seconds per attempt.
+        backoff_base, backoff_max: exponential backoff ``base·2^(n-1)``, capped, with jitter.
+        retry_after_cap: longest wait honoured from a ``Retry-After`` header.
+        max_identical_failures: requests failing in a row with the same error before the
+            circuit opens (0 disables the breaker).
+        prices: model name → `Price` (or ``(prompt, completion)`` USD per 1M tokens).
+        headers: extra request headers (never logged).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        concurrency: int = 16,
+        max_retries: int = 5,
+        timeout: float = 60.0,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        retry_after_cap: float = 60.0,
+        max_identical_failures: int = 20,
+        prices: PriceTable | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        self.base_url = base_url.rstrip("/")
+        self.concurrency = concurrency
+        self.max_retries = max_retries
+        self.timeout = timeout
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.retry_after_cap = retry_after_cap
+        self.max_identical_failures = max_identical_failures
+        self.prices: dict[str, Price] = {
+            k: v if isinstance(v, Price) else Price(float(v[0]), float(v[1]))
+            for k, v in (prices or {}).items()
+        }
+        self._headers = dict(headers or {})
+        self._api_key = api_key
+        self.usage = Usage(cost_usd=0.0 if self.prices else None)
+        self._streak_sig: tuple[str, int | None] | None = None
+        self._streak = 0
+        self._open_error: RequestFailed | None = None
+        self._bar: Any = None
+
+    def __repr__(self) -> str:
+        return (f"ChatRuntime(host={safe_host(self.base_url)!r}, "
+                f"concurrency={self.concurrency}, max_retries={self.max_retries})")
+
+    @property
+    def circuit_open(self) -> bool:
+        return self._open_error is not None
+
+    @property
+    def open_error(self) -> str | None:
+        """The error that opened the circuit, when it is open."""
+        return None if self._open_error is None else self._open_error.message
+
+    def reset_circuit(self) -> None:
+        self._open_error = None
+        self._streak = 0
+        self._streak_sig = None
+
+    # --- public entry points -------------------------------------------------------------
+
+    def chat(self, bodies: Sequence[Mapping[str, Any]], *, desc: str = "",
+             show_progress: bool | None = None) -> list[ChatResult]:
+        """Send every body concurrently; one result per body, in input order."""
+        return run_sync(lambda: self.achat(bodies, desc=desc, show_progress=show_progress))
+
+    async def achat(self, bodies: Sequence[Mapping[str, Any]], *, desc: str = "",
+                    show_progress: bool | None = None) -> list[ChatResult]:
+        """Async `chat`."""
+        n = len(bodies)
+        results: list[ChatResult | None] = [None] * n
+        if n == 0:
+            return []
+        headers = {"Content-Type": "application/json", **self._headers}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        limits = httpx.Limits(max_connections=self.concurrency,
+                              max_keepalive_connections=self.concurrency)
+        self._bar = progress(n, desc or "requests", show_progress)
+        sem = asyncio.Semaphore(self.concurrency)
+        try:
+            async with httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), limits=limits,
+                                         headers=headers) as client:
+
+                async def one(i: int, probe: bool = False) -> None:
+                    async with sem:
+                        results[i] = await self._one(client, i, bodies[i], probe=probe)
+                    self._bar.update(1)
+
+                start = 0
+                if self.circuit_open:
+                    await one(0, probe=True)
+                    start = 1
+                await asyncio.gather(*(one(i) for i in range(start, n)))
+        finally:
+            self._bar.close()
+            self._bar = None
+        return [r for r in results if r is not None]
+
+    # --- one request ---------------------------------------------------------------------
+
+    async def _one(self, client: httpx.AsyncClient, index: int, body: Mapping[str, Any],
+                   *, probe: bool = False) -> ChatResult:
+        started = time.perf_counter()
+        self.usage.items += 1
+        attempts = 0
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(1 if probe else self.max_retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception(self._retryable),
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if self.circuit_open and not probe:
+                        assert self._open_error is not None
+                        e = self._open_error
+                        raise RequestFailed(
+                            "circuit_open",
+                            f"not sent: {self.max_identical_failures} requests in a row "
+                            f"failed with: {e.message}",
+                            status=e.status, body=e.body)
+                    attempts += 1
+                    data = await self._send(client, body)
+        except RequestFailed as e:
+            if e.kind != "circuit_open":
+                self._record(e)
+            self.usage.failures[e.kind] += 1
+            return ChatResult(index, error=e.message, kind=e.kind, status=e.status,
+                              body=e.body, attempts=attempts,
+                              latency_s=time.perf_counter() - started)
+        self._record(None)
+        self._account(body, data)
+        self.usage.succeeded += 1
+        return ChatResult(index, response=data, attempts=attempts,
+                          latency_s=time.perf_counter() - started)
+
+    async def _send(self, client: httpx.AsyncClient, body: Mapping[str, Any]) -> dict[str, Any]:
+        self.usage.requests += 1
+        try:
+            r = await client.post(f"{self.base_url}/chat/completions", json=dict(body))
+        except httpx.TimeoutException as e:
+            raise self._attempt_failed(RequestFailed(
+                "timeout", f"timeout after {self.timeout:g}s ({type(e).__name__})")) from None
+        except httpx.TransportError as e:
+            raise self._attempt_failed(RequestFailed(
+                "connection", f"connection error: {type(e).__name__}")) from None
+        text = r.text
+        if r.status_code >= 400:
+            kind = _kind_for_status(r.status_code, text)
+            raise self._attempt_failed(RequestFailed(
+                kind, f"HTTP {r.status_code}: {_short(text)}", status=r.status_code,
+                body=text[:_BODY_KEEP], retry_after=parse_retry_after(r.headers)))
+        try:
+            data = r.json()
+        except ValueError:
+            raise self._attempt_failed(RequestFailed(
+                "bad_response", f"HTTP {r.status_code}: reply is not JSON: {_short(text)}",
+                status=r.status_code, body=text[:_BODY_KEEP])) from None
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list) \
+                or not data["choices"]:
+            raise self._attempt_failed(RequestFailed(
+                "bad_response", f"HTTP {r.status_code}: no choices in reply: {_short(text)}",
+                status=r.status_code, body=text[:_BODY_KEEP]))
+        return data
+
+    def _attempt_failed(self, e: RequestFailed) -> RequestFailed:
+        self.usage.attempt_errors[e.kind] += 1
+        return e
+
+    # --- retry policy ----------------------------------------------------------------------
+
+    def _retryable(self, e: BaseException) -> bool:
+        return isinstance(e, RequestFailed) and e.kind in RETRYABLE and not self.circuit_open
+
+    def _wait(self, rs: RetryCallState) -> float:
+        exc = rs.outcome.exception() if rs.outcome is not None else None
+        if isinstance(exc, RequestFailed) and exc.retry_after is not None:
+            return min(exc.retry_after, self.retry_after_cap)
+        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (rs.attempt_number - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def _before_sleep(self, rs: RetryCallState) -> None:
+        self.usage.retries += 1
+        if self._bar is not None:
+            self._bar.set_postfix(retries=self.usage.retries, refresh=False)
+
+    def _record(self, e: RequestFailed | None) -> None:
+        """Track identical consecutive failures; open the circuit at the cap."""
+        if e is None or e.kind == "content_filter":
+            self.reset_circuit()
+            return
+        sig = (e.kind, e.status)
+        self._streak = self._streak + 1 if sig == self._streak_sig else 1
+        self._streak_sig = sig
+        cap = self.max_identical_failures
+        if cap and self._streak >= cap and self._open_error is None:
+            self._open_error = e
+            self.usage.circuit_trips += 1
+
+    def _account(self, body: Mapping[str, Any], data: Mapping[str, Any]) -> None:
+        usage = data.get("usage") or {}
+        if not isinstance(usage, Mapping):
+            return
+        pt = int(usage.get("prompt_tokens") or 0)
+        ct = int(usage.get("completion_tokens") or 0)
+        self.usage.prompt_tokens += pt
+        self.usage.completion_tokens += ct
+        if not self.prices:
+            return
+        price = self.prices.get(str(body.get("model", "")))
+        if price is None:
+            self.usage.unpriced_requests += 1
+            return
+        self.usage.cost_usd = (self.usage.cost_usd or 0.0) + (
+            pt * price.prompt + ct * price.completion) / 1e6
+
+
+def _short(text: str, n: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[:n] + "…"
