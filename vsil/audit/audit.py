@@ -237,8 +237,8 @@ def _sample_frame(ds: Dataset, rows: list[int], image_text: list[str | None],
         ovs = {name: vals[j] for name, vals in overlaps.items()}
         shared = sorted({c for o in ovs.values() for c in o.concepts})
         errors = [e for e in (_verdict_error(pv, "J(T,I)"), _verdict_error(tv, "J(T)")) if e]
-        errors += [f"overlap {k}: {o.error}" for k, o in ovs.items()
-                   if o.error and o.score is None and image_text[i]]
+        notes = [f"overlap {k} not scored: {o.error}" for k, o in ovs.items()
+                 if o.error and o.score is None and image_text[i]]
         pp, pt = _prob(pv), _prob(tv)
         leaky = None if (pv.unsafe is None or tv.unsafe is None) else bool(pv.unsafe and tv.unsafe)
         rec.update(
@@ -249,7 +249,7 @@ def _sample_frame(ds: Dataset, rows: list[int], image_text: list[str | None],
             pair_categories=list(pv.categories), text_categories=list(tv.categories),
             shared_concepts=shared,
             evidence="; ".join(x for x in (_evidence(pv, tv, shared, ovs),
-                                           extra[i].get("describe_error")) if x),
+                                           extra[i].get("describe_error"), *notes) if x),
             error="; ".join(errors) if errors else None,
         )
         for name, o in ovs.items():

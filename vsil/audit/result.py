@@ -142,9 +142,9 @@ class AuditResult:
 
     @classmethod
     def from_json(cls, path_or_text: str | os.PathLike[str]) -> AuditResult:
-        p = Path(path_or_text)
-        text = p.read_text(encoding="utf-8") if p.suffix == ".json" or p.exists() else str(
-            path_or_text)
+        """Read a result written by `to_json`, from a path or from the JSON text itself."""
+        s = str(path_or_text)
+        text = s if s.lstrip().startswith("{") else Path(s).read_text(encoding="utf-8")
         d = json.loads(text)
         return cls(
             samples=pd.DataFrame(d["samples"]),

@@ -1,0 +1,1 @@
+"""Audit reports: self-contained HTML, Markdown tables and matplotlib figures."""

@@ -150,21 +150,25 @@ def overlap_ci(samples: pd.DataFrame, name: str) -> tuple[tuple[float, float] | 
 
 def numeric(samples: pd.DataFrame, col: str) -> pd.Series:
     if col not in samples:
-        return pd.Series([math.nan] * len(samples), index=samples.index, dtype=float)
-    return pd.to_numeric(samples[col], errors="coerce").astype(float)
+        nan: pd.Series = pd.Series([math.nan] * len(samples), index=samples.index, dtype=float)
+        return nan
+    out: pd.Series = pd.to_numeric(samples[col], errors="coerce").astype(float)
+    return out
 
 
 def top_leaky(samples: pd.DataFrame, k: int) -> pd.DataFrame:
     """The ``k`` rows with the highest leakage score (flagged-leaky first when no score)."""
     if len(samples) == 0 or k <= 0:
-        return samples.head(0)
+        empty: pd.DataFrame = samples.head(0)
+        return empty
     score = numeric(samples, "leakage_score")
     leaky = (samples["leaky"].map(lambda v: 1.0 if is_true(v) else 0.0)
              if "leaky" in samples else pd.Series(0.0, index=samples.index))
     order = pd.DataFrame({"score": score.fillna(-1.0), "leaky": leaky.astype(float)},
                          index=samples.index)
     order = order.sort_values(["score", "leaky"], ascending=False, kind="stable")
-    return samples.loc[order.index[:k]]
+    top: pd.DataFrame = samples.loc[order.index[:k]]
+    return top
 
 
 def sample_rows(df: pd.DataFrame, text_limit: int = 400) -> list[dict[str, str]]:
@@ -201,8 +205,10 @@ def _flag(v: Any) -> str:
 
 def error_mask(samples: pd.DataFrame) -> pd.Series:
     if "error" not in samples:
-        return pd.Series(False, index=samples.index, dtype=bool)
-    return samples["error"].map(lambda e: bool(cell(e).strip())).astype(bool)
+        none: pd.Series = pd.Series(False, index=samples.index, dtype=bool)
+        return none
+    mask: pd.Series = samples["error"].map(lambda e: bool(cell(e).strip())).astype(bool)
+    return mask
 
 
 def error_summary(samples: pd.DataFrame, k: int, kinds: int = 20
@@ -243,10 +249,12 @@ def category_rows(per_category: pd.DataFrame, overlap_names: list[str],
 def category_level(per_category: pd.DataFrame) -> pd.DataFrame:
     """Only the category rows (sub_category == "*")."""
     if per_category is None or len(per_category) == 0 or "category" not in per_category:
-        return pd.DataFrame()
+        empty: pd.DataFrame = pd.DataFrame()
+        return empty
     if "sub_category" not in per_category:
         return per_category
-    return per_category[per_category["sub_category"] == "*"]
+    cats: pd.DataFrame = per_category[per_category["sub_category"] == "*"]
+    return cats
 
 
 def _int(x: Any) -> str:

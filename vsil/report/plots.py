@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 #: at most this many categories in the per-category plot (the largest by n)
 MAX_CATEGORIES = 30
 _LABEL_CHARS = 36
-_SAFE_RC = {"text.usetex": False, "text.parse_math": False, "svg.fonttype": "none"}
 _C_R1, _C_R2, _C_GAP, _C_TXT = "#c0392b", "#e67e22", "#2c7fb8", "#7f8c8d"
 
 
@@ -36,18 +35,30 @@ def safe_text() -> Iterator[None]:
     """rc settings under which dataset strings are drawn as plain text (no TeX, no mathtext)."""
     import matplotlib
 
-    with matplotlib.rc_context(_SAFE_RC), warnings.catch_warnings():
+    with matplotlib.rc_context({"text.usetex": False, "text.parse_math": False,
+                                "svg.fonttype": "none"}), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # missing glyphs in exotic scripts
         yield
 
 
-def _new_figure(w: float, h: float) -> Figure:
+def _new_figure(w: float, h: float, left: float = 0.7, bottom: float = 0.75,
+                top: float = 0.35, right: float = 0.2, wspace: float = 0.0) -> Figure:
+    """A figure on the Agg canvas with fixed margins in inches (no layout engine: fast)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(w, h), dpi=100, layout="constrained")
+    fig = Figure(figsize=(w, h), dpi=100)
+    fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h,
+                        wspace=wspace)
     FigureCanvasAgg(fig)
     return fig
+
+
+def _label_margin(result: AuditResult) -> float:
+    """Inches to the left of the per-category axes for the longest label (8 pt text)."""
+    cats = category_level(result.per_category)
+    longest = max((len(_label(c)) for c in cats.get("category", [])), default=0)
+    return 0.25 + 0.06 * (longest + 8)
 
 
 def _label(s: Any) -> str:
@@ -63,7 +74,7 @@ def _plain(texts: Any) -> None:
 
 def _err(values: list[float], cis: list[Any]) -> np.ndarray[Any, Any]:
     lo, hi = [], []
-    for v, ci in zip(values, cis):
+    for v, ci in zip(values, cis, strict=True):
         a, b = (to_float(ci[0]), to_float(ci[1])) if ci is not None and len(ci) == 2 else (
             None, None)
         lo.append(max(0.0, v - a) if a is not None else 0.0)
@@ -82,8 +93,9 @@ def draw_overall(ax: Axes, result: AuditResult) -> None:
     x = np.arange(len(names))
     ax.bar(x, np.array(v) * 100, yerr=_err(v, cis), capsize=4,
            color=[_C_R1, _C_R2, _C_GAP, _C_TXT])
-    for xi, val in zip(x, vals):
-        ax.text(xi, (val or 0.0) * 100 + 1, "n/a" if val is None else f"{100 * val:.1f}%",
+    tops = np.array(v) * 100 + _err(v, cis)[1]
+    for xi, val, top in zip(x, vals, tops, strict=True):
+        ax.text(float(xi), float(top) + 1, "n/a" if val is None else f"{100 * val:.1f}%",
                 ha="center", va="bottom", fontsize=8)
     ax.set_xticks(x, names)
     ax.set_ylim(0, 110)
@@ -95,6 +107,8 @@ def draw_histogram(ax: Axes, result: AuditResult) -> None:
     """Histogram of ``leakage_score``, stacked by the leaky flag."""
     s = result.samples
     score = numeric(s, "leakage_score")
+    from matplotlib.ticker import MaxNLocator
+
     ok = score.notna()
     if not ok.any():
         ax.text(0.5, 0.5, "no leakage scores", ha="center", va="center",
@@ -109,11 +123,12 @@ def draw_histogram(ax: Axes, result: AuditResult) -> None:
     if lo < 0.0 or hi > 1.0:
         bins = np.linspace(min(lo, 0.0), max(hi, 1.0), 21)
     ok_np = ok.to_numpy()
-    ax.hist([vals[ok_np & ~leaky], vals[ok_np & leaky]], bins=bins, stacked=True,
+    ax.hist([vals[ok_np & ~leaky], vals[ok_np & leaky]], bins=bins.tolist(), stacked=True,
             color=[_C_TXT, _C_R1], label=["not leaky", "leaky"])
     ax.legend(fontsize=8)
     ax.set_xlabel("leakage_score")
     ax.set_ylabel("samples")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(f"leakage_score ({int(ok.sum())} scored)", fontsize=10)
 
 
@@ -131,7 +146,7 @@ def draw_categories(ax: Axes, result: AuditResult) -> bool:
     r1 = numeric(cats, "r1").fillna(0.0).to_numpy() * 100
     r2 = numeric(cats, "r2").fillna(0.0).to_numpy() * 100
     labels = [f"{_label(c)} (n={int(to_float(n) or 0)})"
-              for c, n in zip(cats["category"], cats.get("n", [0] * len(cats)))]
+              for c, n in zip(cats["category"], numeric(cats, "n"), strict=True)]
     y = np.arange(len(cats))[::-1]
     ax.barh(y + 0.2, r1, height=0.4, color=_C_R1, label="R1")
     ax.barh(y - 0.2, r2, height=0.4, color=_C_R2, label="R2")
@@ -152,9 +167,13 @@ def _category_height(result: AuditResult) -> float:
 def summary_figure(result: AuditResult) -> Figure:
     """One figure: overall R1/R2 bars, the leakage-score histogram, per-category bars."""
     with safe_text():
-        h = _category_height(result)
-        fig = _new_figure(13, max(3.8, h))
-        axes = fig.subplots(1, 3, width_ratios=[1, 1, 1.4])
+        h = max(3.8, _category_height(result))
+        left = _label_margin(result)
+        fig = _new_figure(10.5 + left, h, top=0.6)
+        w = fig.get_figwidth()
+        # three axes placed by hand: R1/R2 bars, histogram, per-category bars with labels
+        boxes = [(0.6, 3.0), (4.3, 3.0), (7.6 + left, 2.7)]
+        axes = [fig.add_axes((x / w, 0.75 / h, bw / w, 1 - 1.35 / h)) for x, bw in boxes]
         draw_overall(axes[0], result)
         draw_histogram(axes[1], result)
         draw_categories(axes[2], result)
@@ -175,7 +194,7 @@ def report_plots(result: AuditResult) -> list[dict[str, str]]:
     """The report's plots as ``{"title", "url", "alt"}`` with PNG data URLs."""
     out: list[dict[str, str]] = []
     with safe_text():
-        fig = _new_figure(4.6, 3.4)
+        fig = _new_figure(4.6, 3.4, top=0.4)
         draw_overall(fig.subplots(), result)
         out.append({"title": "R1 vs R2", "url": to_data_url(fig),
                     "alt": "bars of R1, R2, R1-R2 and the text-only unsafe rate"})
@@ -184,7 +203,8 @@ def report_plots(result: AuditResult) -> list[dict[str, str]]:
         out.append({"title": "leakage score", "url": to_data_url(fig),
                     "alt": "histogram of leakage_score"})
         if len(category_level(result.per_category)):
-            fig = _new_figure(6.4, _category_height(result))
+            left = _label_margin(result)
+            fig = _new_figure(3.6 + left, _category_height(result), left=left)
             draw_categories(fig.subplots(), result)
             _plain(fig.findobj(lambda a: hasattr(a, "set_parse_math")))
             out.append({"title": "per category", "url": to_data_url(fig),
