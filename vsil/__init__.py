@@ -9,12 +9,14 @@ Public surface::
 
 from vsil._version import __version__
 from vsil.audit import AuditResult, AuditSummary, LeakageFigures, audit, filter
+from vsil.compare import CompareResult, compare
 from vsil.dataset import DataError, Dataset, ImageRef, RowError, Sample, load
 from vsil.detectors import Overlap, Verdict
 
 __all__ = [
     "AuditResult",
     "AuditSummary",
+    "CompareResult",
     "DataError",
     "Dataset",
     "ImageRef",
@@ -25,6 +27,7 @@ __all__ = [
     "Verdict",
     "__version__",
     "audit",
+    "compare",
     "filter",
     "load",
 ]

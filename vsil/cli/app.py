@@ -260,6 +260,15 @@ def detectors() -> None:
                    + (f"\n  {d.description}" if d.description else ""))
 
 
+def _register_subcommands() -> None:
+    from vsil.cli.compare_cmd import compare_cmd
+
+    app.command("compare")(friendly_errors(compare_cmd))
+
+
+_register_subcommands()
+
+
 def main() -> None:
     """Entry point of the `vsil` script."""
     try:

@@ -4,6 +4,6 @@ Modules that need optional dependencies import them lazily, inside the detector,
 listing detectors never needs the extras.
 """
 
-from vsil.detectors.judges import embedded as _embedded  # noqa: F401
-from vsil.detectors.overlap import embedding as _embedding  # noqa: F401
-from vsil.detectors.overlap import lexical as _lexical  # noqa: F401
+import vsil.detectors.judges.embedded
+import vsil.detectors.overlap.embedding
+import vsil.detectors.overlap.lexical  # noqa: F401
