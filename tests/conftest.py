@@ -14,7 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("VSIL_PROGRESS", "0")
 
-from vsil.detectors import JudgeInput, Verdict  # noqa: E402
+from vsil.detectors import JudgeInput, Verdict
 
 RISKY = re.compile(r"\b(bomb|gun|kill|drugs?|meth|poison|knife|steal)\b", re.I)
 

@@ -10,6 +10,7 @@ Public surface::
 from vsil._version import __version__
 from vsil.audit import AuditResult, AuditSummary, LeakageFigures, audit, filter
 from vsil.compare import CompareResult, compare
+from vsil.generate import generate, rewrite
 from vsil.dataset import DataError, Dataset, ImageRef, RowError, Sample, load
 from vsil.detectors import Overlap, Verdict
 
@@ -29,5 +30,7 @@ __all__ = [
     "audit",
     "compare",
     "filter",
+    "generate",
     "load",
+    "rewrite",
 ]

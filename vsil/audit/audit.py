@@ -180,10 +180,11 @@ def leakage_score(p_pair: float | None, p_text: float | None,
 
 
 def _prob(v: Verdict) -> float | None:
-    if v.p_unsafe is not None:
-        return float(v.p_unsafe)
+    """The verdict's probability; None for a failed or refused verdict, whatever it carries."""
     if v.unsafe is None:
         return None
+    if v.p_unsafe is not None:
+        return float(v.p_unsafe)
     return 1.0 if v.unsafe else 0.0
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from vsil.audit.audit import audit
 
 
-def filter(  # noqa: A001  (public name mirrors the builtin on purpose: vsil.filter)
+def filter(
     data: Any,
     judge: Any = "embedded",
     overlap: Sequence[Any] | str | None = ("embedding", "lexical"),

@@ -263,7 +263,11 @@ def detectors() -> None:
 def _register_subcommands() -> None:
     from vsil.cli.compare_cmd import compare_cmd
 
+    from vsil.cli.generate_cmd import generate_cmd, rewrite_cmd
+
     app.command("compare")(friendly_errors(compare_cmd))
+    app.command("generate")(friendly_errors(generate_cmd))
+    app.command("rewrite")(friendly_errors(rewrite_cmd))
 
 
 _register_subcommands()

@@ -1,8 +1,8 @@
 """Judges, overlap scorers and describers behind one protocol each, registered by name."""
 
 from vsil.detectors._base import (
-    Description,
     Describer,
+    Description,
     Detector,
     Judge,
     JudgeInput,

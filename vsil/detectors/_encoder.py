@@ -69,7 +69,7 @@ class Encoder:
                 model = self._load()
                 vecs = model.encode(todo, batch_size=self.batch_size, normalize_embeddings=True,
                                     convert_to_numpy=True, show_progress_bar=show_progress)
-                for t, v in zip(todo, vecs):
+                for t, v in zip(todo, vecs, strict=False):
                     self._memo[t] = v.astype(np.float32)
             if not texts:
                 return np.zeros((0, DIM), dtype=np.float32)

@@ -26,6 +26,7 @@ import asyncio
 import concurrent.futures
 import email.utils
 import random
+import ssl
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -235,6 +236,7 @@ class ChatRuntime:
         self._streak = 0
         self._open_error: RequestFailed | None = None
         self._bar: Any = None
+        self._ssl: ssl.SSLContext | None = None
 
     def __repr__(self) -> str:
         return (f"ChatRuntime(host={safe_host(self.base_url)!r}, "
@@ -257,42 +259,63 @@ class ChatRuntime:
     # --- public entry points -------------------------------------------------------------
 
     def chat(self, bodies: Sequence[Mapping[str, Any]], *, desc: str = "",
-             show_progress: bool | None = None) -> list[ChatResult]:
-        """Send every body concurrently; one result per body, in input order."""
-        return run_sync(lambda: self.achat(bodies, desc=desc, show_progress=show_progress))
+             show_progress: bool | None = None,
+             on_result: Callable[[ChatResult], None] | None = None) -> list[ChatResult]:
+        """Send every body concurrently; one result per body, in input order.
+
+        ``on_result`` is called with each result as soon as it is final (in completion
+        order), e.g. to write it to disk.
+        """
+        return run_sync(lambda: self.achat(bodies, desc=desc, show_progress=show_progress,
+                                           on_result=on_result))
 
     async def achat(self, bodies: Sequence[Mapping[str, Any]], *, desc: str = "",
-                    show_progress: bool | None = None) -> list[ChatResult]:
+                    show_progress: bool | None = None,
+                    on_result: Callable[[ChatResult], None] | None = None
+                    ) -> list[ChatResult]:
         """Async `chat`."""
         n = len(bodies)
         results: list[ChatResult | None] = [None] * n
         if n == 0:
             return []
-        headers = {"Content-Type": "application/json", **self._headers}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        limits = httpx.Limits(max_connections=self.concurrency,
-                              max_keepalive_connections=self.concurrency)
         self._bar = progress(n, desc or "requests", show_progress)
-        sem = asyncio.Semaphore(self.concurrency)
+
+        def done(r: ChatResult) -> None:
+            results[r.index] = r
+            self._bar.update(1)
+            if on_result is not None:
+                on_result(r)
+
         try:
-            async with httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), limits=limits,
-                                         headers=headers) as client:
+            todo = iter(range(n))
+            if self.circuit_open:  # half-open: one probe decides whether the rest is sent
+                async with self._client() as client:
+                    done(await self._one(client, 0, bodies[0], probe=True))
+                next(todo)
 
-                async def one(i: int, probe: bool = False) -> None:
-                    async with sem:
-                        results[i] = await self._one(client, i, bodies[i], probe=probe)
-                    self._bar.update(1)
+            async def worker() -> None:
+                # one connection per worker: httpcore's shared pool costs O(connections) per
+                # request, which dominates at high concurrency (see docs/performance.md)
+                async with self._client() as client:
+                    for i in todo:
+                        done(await self._one(client, i, bodies[i]))
 
-                start = 0
-                if self.circuit_open:
-                    await one(0, probe=True)
-                    start = 1
-                await asyncio.gather(*(one(i) for i in range(start, n)))
+            await asyncio.gather(*(worker() for _ in range(min(self.concurrency, n))))
         finally:
             self._bar.close()
             self._bar = None
         return [r for r in results if r is not None]
+
+    def _client(self) -> httpx.AsyncClient:
+        headers = {"Content-Type": "application/json", **self._headers}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        if self._ssl is None:  # loading the CA bundle is slow: once per runtime
+            self._ssl = httpx.create_ssl_context()
+        return httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), headers=headers,
+                                 limits=httpx.Limits(max_connections=1,
+                                                     max_keepalive_connections=1),
+                                 verify=self._ssl)
 
     # --- one request ---------------------------------------------------------------------
 
@@ -375,8 +398,8 @@ class ChatRuntime:
     def _wait(self, rs: RetryCallState) -> float:
         exc = rs.outcome.exception() if rs.outcome is not None else None
         if isinstance(exc, RequestFailed) and exc.retry_after is not None:
-            return min(exc.retry_after, self.retry_after_cap)
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (rs.attempt_number - 1))
+            return float(min(exc.retry_after, self.retry_after_cap))
+        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** (rs.attempt_number - 1))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def _before_sleep(self, rs: RetryCallState) -> None:
