@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import RuleJudge
+from rule_judge_impl import RuleJudge
 
 import vsil
 
@@ -42,9 +42,14 @@ def test_second_run_computes_nothing(cache_path: Path, capsys: pytest.CaptureFix
     assert j1.calls == 10
     j2 = RuleJudge()
     res = vsil.audit(ROWS, judge=j2, overlap=(), cache=cache_path)
-    assert j2.calls == 0 and res.summary.computed == 0 and res.summary.cache_hits == 10
+    # labels and refusals come from the cache; only the failed row (J(T,I) and J(T)) is retried
+    assert j2.calls == 2 and res.summary.computed == 2 and res.summary.cache_hits == 8
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "audited 5 samples" in line and "10 cache hits" in line and "2 errors" in line
+    assert "audited 5 samples" in line and "8 cache hits" in line and "2 errors" in line
+    ok_rows = [r for r in ROWS if r["id"] != "fail"]
+    j3 = RuleJudge()
+    vsil.audit(ok_rows, judge=j3, overlap=(), cache=cache_path, quiet=True)
+    assert j3.calls == 0
 
 
 class CrashingJudge(RuleJudge):

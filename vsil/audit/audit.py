@@ -107,6 +107,7 @@ def audit(
         computed=sum(s.computed for s in stats),
         judge=pair_judge.name,
         text_judge=txt_judge.name,
+        judge_usage=_usage(pair_judge, txt_judge),
     )
     per_cat = per_category(samples, list(overlaps), seed=seed)
     provenance = _provenance(ds, pair_judge, txt_judge, scorers, described.detectors, describe)
@@ -118,10 +119,33 @@ def audit(
             f"vsil: audited {fig.n} samples of {ds.name!r}: {fig.n_errors} errors, "
             f"{summary.cache_hits} cache hits, {summary.computed} computed, "
             f"{len(ds.skipped)} skipped at load; R1={fig.r1:.4f} R2={fig.r2:.4f} "
-            f"leak_ratio={_fmt(fig.leak_ratio)} ({provenance['elapsed_s']:.1f}s)",
+            f"leak_ratio={_fmt(fig.leak_ratio)}{_usage_line(summary.judge_usage)} "
+            f"({provenance['elapsed_s']:.1f}s)",
             file=sys.stderr,
         )
     return result
+
+
+def _usage(*judges: Any) -> dict[str, Any]:
+    """HTTP judges' request/retry/refusal/token/cost counters, summed over distinct judges."""
+    total: dict[str, Any] = {}
+    for j in {id(j): j for j in judges}.values():
+        usage = getattr(j, "usage", None)
+        if not isinstance(usage, dict):
+            continue
+        for k, v in usage.items():
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                total[k] = total.get(k, 0) + v
+    return total
+
+
+def _usage_line(u: dict[str, Any]) -> str:
+    if not u:
+        return ""
+    parts = [f"{u.get(k, 0)} {k}" for k in ("requests", "retries", "refused") if k in u]
+    if u.get("cost_usd"):
+        parts.append(f"~${u['cost_usd']:.2f}")
+    return "; judge " + ", ".join(parts)
 
 
 def _fmt(x: float) -> str:
@@ -144,9 +168,15 @@ def _run_judge(judge: Any, inputs: list[JudgeInput], store: Cache, stats: list[R
 
     outs, st = run_cached(f"judge:{judge.fingerprint}", keys, compute, store,
                           batch_size=getattr(judge, "batch_size", 256),
-                          desc=f"{label} {judge.name}", show_progress=show_progress)
+                          desc=f"{label} {judge.name}", show_progress=show_progress,
+                          cacheable=_final_verdict)
     stats.append(st)
     return [Verdict.from_json(o) for o in outs]
+
+
+def _final_verdict(o: dict[str, Any]) -> bool:
+    """Labels and refusals are cached; failures are not, so a re-run tries them again."""
+    return o.get("unsafe") is not None or bool(o.get("refused"))
 
 
 def _run_overlap(scorer: Any, inputs: list[OverlapInput], store: Cache, stats: list[RunStats],

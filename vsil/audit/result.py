@@ -38,6 +38,7 @@ class AuditSummary:
     computed: int = 0
     judge: str = ""
     text_judge: str = ""
+    judge_usage: dict[str, Any] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> Any:
         # summary.r1, summary.leak_ratio ... read through to the figures

@@ -6,5 +6,6 @@ listing detectors never needs the extras.
 
 import vsil.detectors.judges.embedded
 import vsil.detectors.judges.llamaguard
+import vsil.detectors.judges.openai_judge
 import vsil.detectors.overlap.embedding
 import vsil.detectors.overlap.lexical  # noqa: F401

@@ -27,12 +27,15 @@ def run_cached(
     batch_size: int = 256,
     desc: str = "",
     show_progress: bool | None = None,
+    cacheable: Callable[[dict[str, Any]], bool] | None = None,
 ) -> tuple[list[dict[str, Any]], RunStats]:
     """Outputs for every key, in order: cached ones read back, the rest computed.
 
     ``compute(indices)`` gets indices into ``keys`` (one per distinct missing key) and returns
     one JSON-able dict per index. Each computed batch is written to the cache before the next
-    starts, so an interruption loses at most one batch.
+    starts, so an interruption loses at most one batch. Outputs for which ``cacheable``
+    returns False (e.g. transient failures) are returned but not stored, so a re-run retries
+    them.
     """
     first: dict[str, int] = {}
     for i, k in enumerate(keys):
@@ -51,8 +54,9 @@ def run_cached(
                     raise RuntimeError(
                         f"{desc}: detector returned {len(outs)} results for {len(idx)} inputs"
                     )
-                batch = {keys[i]: o for i, o in zip(idx, outs, strict=False)}
-                cache.put_many(ns, batch)
+                batch = {keys[i]: o for i, o in zip(idx, outs, strict=True)}
+                cache.put_many(ns, {k: o for k, o in batch.items()
+                                    if cacheable is None or cacheable(o)})
                 found.update(batch)
                 bar.update(len(idx))
         finally:

@@ -242,6 +242,13 @@ class ChatRuntime:
         return (f"ChatRuntime(host={safe_host(self.base_url)!r}, "
                 f"concurrency={self.concurrency}, max_retries={self.max_retries})")
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (e.g. for Ray workers): the TLS context and progress bar are rebuilt."""
+        state = dict(self.__dict__)
+        state["_ssl"] = None
+        state["_bar"] = None
+        return state
+
     @property
     def circuit_open(self) -> bool:
         return self._open_error is not None

@@ -1,0 +1,507 @@
+"""The audit on Ray Data: detectors run as actor pools over ``map_batches``; rows go to Parquet.
+
+The per-sample work of `vsil.audit` (describe, J(T, I), J(T), overlap scores) runs in Ray
+actors; the summary is then built by the same code as the single-process audit, from the rows
+read back from the Parquet files. See docs/scale.md.
+
+* Each pool is a callable class: its ``__init__`` builds its detectors once per actor from
+  their spec strings (``create(kind, spec, **options)``), or unpickles detector objects the
+  user passed in; ``num_gpus``/``num_cpus``/``concurrency`` are set per pool.
+* ``fuse=True`` (default): one pool whose actors hold every detector, so that detectors sharing
+  a model (the embedded judge and the embedding overlap both use MiniLM) share it and its
+  in-process memo, as in one process. ``fuse=False``: one pool per detector (``"describe"``,
+  ``"judge"`` (J(T, I), and J(T) when no separate text judge), ``"text_judge"``,
+  ``"overlap:NAME"``), e.g. a GPU pool for the judge and CPU pools for the rest.
+* Every actor opens the SQLite cache at the same path (WAL mode serialises writers); the path
+  must be on a file system every node can reach and that supports SQLite locking.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from vsil.audit.describe import Described, _resolve
+from vsil.dataset import Dataset, ImageRef, load
+from vsil.detectors import JudgeInput, Overlap, OverlapInput, Verdict, create
+from vsil.runtime.batched import RunStats, run_cached
+from vsil.runtime.cache import Cache, NullCache, content_key, default_cache_dir, open_cache
+
+RAY_EXTRA = "the Ray engine needs Ray Data: pip install 'vsil[ray]'"
+FUSED = "audit"
+_STAT_COLS = ("_total", "_hits", "_computed")
+
+
+# --- options and results -------------------------------------------------------------------
+@dataclass
+class RayOptions:
+    """How the Ray engine runs (all optional).
+
+    Attributes:
+        address: Ray cluster to join (``"auto"``, ``"ray://host:10001"``); default: the running
+            Ray instance, else a new local one.
+        concurrency: actors per pool, by pool name (``"audit"`` when fused; ``"describe"``,
+            ``"judge"``, ``"text_judge"``, ``"overlap:NAME"`` otherwise; ``"*"`` for all
+            others). Default 1 per pool, or the cluster's CPUs (GPUs) when fused.
+        num_gpus, num_cpus: resources per actor, by pool name (same keys). Default: 0 GPUs
+            and 1 CPU (0.25 CPU for overlap pools when not fused).
+        batch_size: rows per ``map_batches`` batch (default 64).
+        parquet_dir: where the per-sample rows are written (local path or URI every worker
+            can write to); default: a temporary directory, removed after the run.
+        fuse: one pool holding every detector (default) or one pool per detector.
+        torch_threads: ``torch.set_num_threads`` in each actor (default: torch's own choice).
+        env: extra environment variables for the actors (e.g. ``HF_HUB_OFFLINE``).
+    """
+
+    address: str | None = None
+    concurrency: Mapping[str, int] | int | None = None
+    num_gpus: Mapping[str, float] | float | None = None
+    num_cpus: Mapping[str, float] | float | None = None
+    batch_size: int = 64
+    parquet_dir: str | os.PathLike[str] | None = None
+    fuse: bool = True
+    torch_threads: int | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RayOutputs:
+    """The per-sample outputs of an audit, as the single-process audit computes them.
+
+    ``rows`` are the positions in ``ds`` of the samples that were judged (no load error);
+    ``pair``, ``text`` and each list of ``overlaps`` are aligned with ``rows``. ``pair_judge``,
+    ``text_judge`` and ``scorers`` are driver-side instances, for provenance only.
+    ``span_s``: seconds from the first batch started in any actor to the last one finished
+    (the pipeline's work without Ray and actor start-up).
+    """
+
+    described: Described
+    rows: list[int]
+    pair: list[Verdict]
+    text: list[Verdict]
+    overlaps: dict[str, list[Overlap]]
+    stats: list[RunStats]
+    pair_judge: Any
+    text_judge: Any
+    scorers: list[Any]
+    parquet_dir: str | None = None
+    span_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """A detector that each actor can rebuild: a spec string + options, or a detector object."""
+
+    kind: str
+    spec: Any
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def build(self) -> Any:
+        if isinstance(self.spec, str):
+            return create(self.kind, self.spec, **dict(self.options))  # type: ignore[arg-type]
+        return self.spec
+
+
+# --- input conversion --------------------------------------------------------------------------
+def is_ray_dataset(obj: Any) -> bool:
+    """True for a ``ray.data.Dataset`` (checked without importing Ray)."""
+    return type(obj).__module__.startswith("ray.data")
+
+
+def from_ray(data: Any, *, name: str | None = None, **load_kwargs: Any) -> Dataset:
+    """A vsil Dataset from a ``ray.data.Dataset`` (materialised on the driver; the usual
+    column mapping of `vsil.load` applies, e.g. ``text="question"``)."""
+    if not is_ray_dataset(data):
+        raise TypeError(f"from_ray needs a ray.data.Dataset, got {type(data).__name__}")
+    frame = data.to_pandas()
+    return load(frame, name=name or "ray_dataset", **load_kwargs)
+
+
+# --- workers ------------------------------------------------------------------------------------
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def _missing(v: Any) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+
+
+def _image(blob: Any) -> ImageRef | None:
+    if _missing(blob):
+        return None
+    ref: ImageRef = pickle.loads(blob)
+    return ref
+
+
+def _opt_str(v: Any) -> str | None:
+    return None if _missing(v) else str(v)
+
+
+class _Worker:
+    """One actor of a pool: builds its detectors once, then runs them on every batch.
+
+    ``roles`` is a list of ``(role, payload)``: ``("describe", (describers, force))`` with
+    ``describers`` a list of ``(DetectorSpec | None, error | None)``; ``("pair", spec)``,
+    ``("text", spec)``; ``("overlap", (name, spec))``.
+    """
+
+    def __init__(self, roles: list[tuple[str, Any]], cache_path: str | None,
+                 torch_threads: int | None = None, last: bool = True) -> None:
+        self.last = last
+        if torch_threads:
+            import torch
+
+            torch.set_num_threads(torch_threads)
+        self.store: Cache = open_cache(cache_path if cache_path else False)
+        self.roles: list[tuple[str, Any]] = []
+        built: dict[int, Any] = {}  # one instance per spec object (pair + text share a judge)
+        for role, payload in roles:
+            if role == "describe":
+                dets, force = payload
+                self.roles.append((role, ([(d.build() if d else None, e) for d, e in dets],
+                                          force)))
+            elif role in ("pair", "text"):
+                if id(payload) not in built:
+                    built[id(payload)] = payload.build()
+                self.roles.append((role, built[id(payload)]))
+            else:
+                name, spec = payload
+                self.roles.append((role, (name, spec.build())))
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        from vsil.audit.audit import _run_judge, _run_overlap
+
+        started = time.time()
+        out = batch.copy()
+        texts = [str(t) for t in out["text"]]
+        images = [_image(b) for b in out["_image"]]
+        image_text = [_opt_str(t) for t in out["image_text"]]
+        for role, payload in self.roles:
+            stats: list[RunStats] = []
+            if role == "describe":
+                dets, force = payload
+                image_text, source, extra = _describe_rows(images, image_text, dets, force,
+                                                           self.store, stats)
+                out["image_text"] = image_text
+                out["image_text_source"] = source
+                out["_describe"] = [_dumps(x) for x in extra]
+                col = "describe"
+            elif role in ("pair", "text"):
+                ins = ([JudgeInput(t, im, it) for t, im, it in zip(texts, images, image_text,
+                                                                  strict=True)]
+                       if role == "pair" else [JudgeInput(t) for t in texts])
+                label = "J(T,I)" if role == "pair" else "J(T)"
+                vs = _run_judge(payload, ins, self.store, stats, label, False)
+                out[f"{role}_unsafe"] = [v.unsafe for v in vs]
+                out[f"p_{role}_unsafe"] = [v.p_unsafe for v in vs]
+                out[f"_{role}"] = [_dumps(v.to_json()) for v in vs]
+                col = role
+            else:
+                name, scorer = payload
+                oins = [OverlapInput(t, im, it) for t, im, it in zip(texts, images, image_text,
+                                                                    strict=True)]
+                ovs = _run_overlap(scorer, oins, self.store, stats, False)
+                out[f"overlap_{name}"] = [o.score for o in ovs]
+                out[f"_overlap_{name}"] = [_dumps(o.to_json()) for o in ovs]
+                col = f"overlap_{name}"
+            # batch statistics ride on the batch's first row
+            for stat, attr in zip(_STAT_COLS, ("total", "cache_hits", "computed"), strict=True):
+                vals = [0] * len(out)
+                if len(out):
+                    vals[0] = sum(getattr(s, attr) for s in stats)
+                out[f"{stat}:{col}"] = vals
+        if "_batch_start" not in out:
+            out["_batch_start"] = started
+        out["_batch_end"] = time.time()
+        done: pd.DataFrame = out.drop(columns=["_image"]) if self.last else out
+        return done
+
+
+def _describe_rows(images: list[ImageRef | None], texts: list[str | None],
+                   dets: list[tuple[Any, str | None]], force: bool, cache: Cache,
+                   stats: list[RunStats]
+                   ) -> tuple[list[str | None], list[str | None], list[dict[str, Any]]]:
+    """`vsil.audit.describe.describe_images` for one batch, with describers built once."""
+    from vsil.detectors import Description
+
+    texts = list(texts)
+    sources: list[str | None] = ["dataset" if t else None for t in texts]
+    extra: list[dict[str, Any]] = [{} for _ in texts]
+    targets = [i for i, im in enumerate(images) if im is not None and (force or not texts[i])]
+    if not targets:
+        return texts, sources, extra
+    for det, err in dets:
+        if det is None:
+            for i in targets:
+                if not texts[i]:
+                    extra[i]["describe_error"] = err
+            continue
+        keys = [content_key(images[i].sha256) for i in targets]  # type: ignore[union-attr]
+
+        def compute(idx: list[int], det: Any = det) -> list[dict[str, Any]]:
+            return [d.to_json() for d in det.describe([images[targets[j]] for j in idx])]
+
+        outs, st = run_cached(f"describer:{det.fingerprint}", keys, compute, cache,
+                              batch_size=getattr(det, "batch_size", 16), show_progress=False)
+        stats.append(st)
+        for i, o in zip(targets, outs, strict=False):
+            d = Description.from_json(o)
+            extra[i].setdefault("descriptions", []).append(d.to_json())
+            if d.text:
+                if force and texts[i]:
+                    texts[i] = f"{texts[i]}\n{d.text}"
+                else:
+                    texts[i] = texts[i] or d.text
+                same = sources[i] in (None, d.source)
+                sources[i] = d.source if same else f"{sources[i]}+{d.source}"
+    return texts, sources, extra
+
+
+# --- driver ---------------------------------------------------------------------------------
+def _cache_path(cache: Cache | str | os.PathLike[str] | bool | None) -> str | None:
+    """The SQLite file every actor opens (resolved on the driver), or None for no cache."""
+    if isinstance(cache, NullCache) or cache is False:
+        return None
+    if isinstance(cache, Cache):
+        return str(cache.path)
+    if cache is None or cache is True:
+        return str((default_cache_dir() / "cache.sqlite").resolve())
+    p = Path(cache)
+    return str((p / "cache.sqlite" if p.is_dir() or not p.suffix else p).resolve())
+
+
+def _shippable(spec: DetectorSpec, label: str) -> None:
+    if isinstance(spec.spec, str):
+        return
+    from ray import cloudpickle
+
+    try:
+        cloudpickle.dumps(spec.spec)  # type: ignore[no-untyped-call]
+    except Exception as e:
+        raise TypeError(
+            f"the Ray engine cannot ship the {label} object {type(spec.spec).__name__!r} to its "
+            f"workers (it does not pickle: {type(e).__name__}: {e}); pass it by name "
+            f"(e.g. judge='openai:MODEL' with judge_options) so each worker builds its own"
+        ) from e
+
+
+def _per_pool(value: Mapping[str, Any] | Any, pool: str, default: Any) -> Any:
+    if isinstance(value, Mapping):
+        if pool in value:
+            return value[pool]
+        if pool.startswith("overlap:") and "overlap" in value:
+            return value["overlap"]
+        return value.get("*", default)
+    return default if value is None else value
+
+
+def _connect(address: str | None, env: Mapping[str, str]) -> Any:
+    try:
+        import ray
+    except ImportError as e:
+        raise ImportError(RAY_EXTRA) from e
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": dict(env)} if env else None)
+    return ray
+
+
+def _input_blocks(ds: Dataset, rows: list[int], image_text: list[str | None],
+                  batch_size: int) -> list[Any]:
+    import pyarrow as pa
+
+    blocks = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
+        blocks.append(pa.table({
+            "_row": pa.array(chunk, pa.int64()),
+            "id": pa.array([ds[i].id for i in chunk], pa.string()),
+            "text": pa.array([ds[i].text for i in chunk], pa.string()),
+            "image_text": pa.array([image_text[i] for i in chunk], pa.string()),
+            "_image": pa.array([pickle.dumps(ds[i].image) if ds[i].image is not None else None
+                                for i in chunk], pa.binary()),
+        }))
+    return blocks
+
+
+def _fresh_dir(parquet_dir: str | os.PathLike[str] | None) -> tuple[str, bool]:
+    if parquet_dir is None:
+        return tempfile.mkdtemp(prefix="vsil-ray-"), True
+    s = str(parquet_dir)
+    if "://" not in s:
+        p = Path(s)
+        if p.exists() and any(p.iterdir()):
+            raise FileExistsError(f"parquet_dir {s!r} is not empty; give a new directory")
+        p.mkdir(parents=True, exist_ok=True)
+        s = str(p.resolve())
+    return s, False
+
+
+def audit_ray(
+    ds: Dataset,
+    judge: Any = "embedded",
+    text_judge: Any = None,
+    overlap: Sequence[Any] | str | None = ("embedding", "lexical"),
+    describe: bool | str | Sequence[Any] | None = "auto",
+    cache: Cache | str | os.PathLike[str] | bool | None = True,
+    *,
+    judge_options: Mapping[str, Any] | None = None,
+    options: RayOptions | None = None,
+) -> RayOutputs:
+    """Compute the per-sample outputs of `vsil.audit` on Ray Data.
+
+    Arguments mean what they mean in `vsil.audit`; detectors given by name are rebuilt in
+    every actor (``create(kind, spec, **judge_options)``), detector objects are pickled to
+    the actors. The rows are written to Parquet (``options.parquet_dir``) and read back.
+    """
+    opt = options or RayOptions()
+    if opt.batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    jopts = {k: v for k, v in (judge_options or {}).items() if v is not None}
+    pair_spec = DetectorSpec("judge", judge, jopts)
+    text_spec = DetectorSpec("judge", text_judge, jopts) if text_judge is not None else None
+    if isinstance(overlap, str):
+        overlap = [overlap]
+    ov_specs = [DetectorSpec("overlap", o) for o in (overlap or ())]
+    # driver-side instances: names and provenance (detectors load their models lazily)
+    pair_judge = pair_spec.build()
+    txt_judge = text_spec.build() if text_spec is not None else pair_judge
+    scorers = [s.build() for s in ov_specs]
+    names = [sc.name for sc in scorers]
+    if len(set(names)) != len(names):
+        raise ValueError(f"overlap scorers need distinct names, got {names}")
+    for spec, label in [(pair_spec, "judge"), (text_spec, "text judge"),
+                        *[(s, "overlap scorer") for s in ov_specs]]:
+        if spec is not None:
+            _shippable(spec, label)
+
+    texts = [s.image_text for s in ds]
+    described = Described(list(texts), ["dataset" if t else None for t in texts],
+                          [{} for _ in texts])
+    ok = [s.load_error is None for s in ds]
+    rows = [i for i in range(len(ds)) if ok[i]]
+    specs, force = _resolve(describe)
+    targets = [i for i in rows if ds[i].image is not None and (force or not texts[i])]
+    describers: list[tuple[DetectorSpec | None, str | None]] = []
+    if specs and targets:
+        for spec in specs:
+            try:
+                det = create("describer", spec)
+            except (ImportError, ValueError) as e:
+                if describe != "auto":
+                    raise
+                describers.append((None, f"no describer available: {e}"))
+                continue
+            described.detectors.append(det)
+            dspec = DetectorSpec("describer", spec)
+            _shippable(dspec, "describer")
+            describers.append((dspec, None))
+
+    roles: list[tuple[str, str, Any]] = []  # (pool, role, payload)
+    if describers:
+        roles.append(("describe", "describe", (describers, force)))
+    roles.append(("judge", "pair", pair_spec))
+    roles.append(("text_judge" if text_spec else "judge", "text", text_spec or pair_spec))
+    roles += [(f"overlap:{n}", "overlap", (n, s)) for n, s in zip(names, ov_specs, strict=True)]
+
+    out_dir, temporary = _fresh_dir(opt.parquet_dir)
+    try:
+        frame = _run_pipeline(ds, rows, described.image_text, roles, _cache_path(cache), opt,
+                              out_dir)
+        result = _collect(frame, rows, described, names, bool(describers))
+    finally:
+        if temporary:
+            shutil.rmtree(out_dir, ignore_errors=True)
+    result.pair_judge, result.text_judge, result.scorers = pair_judge, txt_judge, scorers
+    result.parquet_dir = None if temporary else out_dir
+    return result
+
+
+def _run_pipeline(ds: Dataset, rows: list[int], image_text: list[str | None],
+                  roles: list[tuple[str, str, Any]], cache_path: str | None, opt: RayOptions,
+                  out_dir: str) -> pd.DataFrame:
+    if not rows:
+        empty: pd.DataFrame = pd.DataFrame()
+        return empty
+    ray = _connect(opt.address, opt.env)
+    ctx = ray.data.DataContext.get_current()
+    if os.environ.get("VSIL_PROGRESS", "1") == "0":
+        ctx.enable_progress_bars = False
+        ctx.print_on_execution_start = False
+    rds = ray.data.from_arrow(_input_blocks(ds, rows, image_text, opt.batch_size))
+    pools: list[tuple[str, list[tuple[str, Any]]]] = []
+    if opt.fuse:
+        pools.append((FUSED, [(role, payload) for _, role, payload in roles]))
+    else:
+        for pool, role, payload in roles:
+            if pools and pools[-1][0] == pool:
+                pools[-1][1].append((role, payload))
+            else:
+                pools.append((pool, [(role, payload)]))
+    resources = ray.cluster_resources()
+    for k, (pool, pool_roles) in enumerate(pools):
+        gpus = float(_per_pool(opt.num_gpus, pool, 0.0))
+        cpus = float(_per_pool(opt.num_cpus, pool,
+                               0.25 if pool.startswith("overlap:") else 1.0))
+        if pool == FUSED:
+            fit = (resources.get("GPU", 0) / gpus if gpus else resources.get("CPU", 1) / cpus)
+            default_n = max(1, int(fit))
+        else:
+            default_n = 1
+        n = int(_per_pool(opt.concurrency, pool, default_n))
+        rds = rds.map_batches(
+            _Worker, batch_size=opt.batch_size, batch_format="pandas",
+            fn_constructor_kwargs={"roles": pool_roles, "cache_path": cache_path,
+                                   "torch_threads": opt.torch_threads,
+                                   "last": k == len(pools) - 1},
+            compute=ray.data.ActorPoolStrategy(size=max(1, n)),
+            num_cpus=cpus, num_gpus=gpus or None,
+        )
+    # writing needs no CPU slot: the actor pools may hold every CPU of the cluster
+    rds.write_parquet(out_dir, ray_remote_args={"num_cpus": 0})
+    import pyarrow.parquet as pq
+
+    table: pd.DataFrame = pq.read_table(out_dir).to_pandas()
+    return table
+
+
+def _collect(frame: pd.DataFrame, rows: list[int], described: Described, names: list[str],
+             has_describe: bool) -> RayOutputs:
+    if not rows:
+        return RayOutputs(described=described, rows=[], pair=[], text=[],
+                          overlaps={n: [] for n in names}, stats=[], pair_judge=None,
+                          text_judge=None, scorers=[])
+    frame = frame.sort_values("_row", kind="stable").reset_index(drop=True)
+    got = [int(r) for r in frame["_row"]]
+    if got != rows:
+        raise RuntimeError(f"the Ray pipeline returned {len(got)} rows for {len(rows)} inputs")
+    stats: list[RunStats] = []
+    cols = ["describe"] if has_describe else []
+    for col in [*cols, "pair", "text", *[f"overlap_{n}" for n in names]]:
+        total, hits, computed = (int(frame[f"{c}:{col}"].sum()) for c in _STAT_COLS)
+        stats.append(RunStats(total=total, unique=hits + computed, cache_hits=hits,
+                              computed=computed))
+    span = float(frame["_batch_end"].max() - frame["_batch_start"].min())
+    if has_describe:
+        for j, i in enumerate(rows):
+            described.image_text[i] = _opt_str(frame["image_text"].iat[j])
+            described.source[i] = _opt_str(frame["image_text_source"].iat[j])
+            described.extra[i] = json.loads(str(frame["_describe"].iat[j]))
+        described.stats = stats[:1]
+    pair = [Verdict.from_json(json.loads(x)) for x in frame["_pair"]]
+    text = [Verdict.from_json(json.loads(x)) for x in frame["_text"]]
+    overlaps = {n: [Overlap.from_json(json.loads(x)) for x in frame[f"_overlap_{n}"]]
+                for n in names}
+    return RayOutputs(described=described, rows=rows, pair=pair, text=text, overlaps=overlaps,
+                      stats=stats, pair_judge=None, text_judge=None, scorers=[], span_s=span)
