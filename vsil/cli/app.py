@@ -87,7 +87,14 @@ JudgeOpt = typer.Option("embedded", "--judge", "-j",
                         help="Judge: embedded | llamaguard3-vision | llamaguard3-8b | "
                         "openai:MODEL | llamaguard3:PATH (see `vsil detectors`).")
 TextJudgeOpt = typer.Option(None, "--text-judge", help="A different judge for J(T).")
-BaseUrlOpt = typer.Option(None, "--base-url", help="Base URL of an OpenAI-compatible judge.")
+BaseUrlOpt = typer.Option(None, "--base-url",
+                          help="Base URL of an OpenAI-compatible judge (else OPENAI_BASE_URL; "
+                          "the key is read from OPENAI_API_KEY).")
+PresetOpt = typer.Option(None, "--judge-preset",
+                         help="Prompt preset of an OpenAI-compatible judge: paper-gpt4o | "
+                         "llamaguard.")
+ConcurrencyOpt = typer.Option(None, "--judge-concurrency",
+                              help="Requests in flight for an HTTP judge (default 16).")
 OverlapOpt = typer.Option("embedding,lexical", "--overlap",
                           help="Comma-separated overlap scorers, or 'none'.")
 DescribeOpt = typer.Option("auto", "--describe",
@@ -96,8 +103,11 @@ NoCacheOpt = typer.Option(False, "--no-cache", help="Do not read or write the di
 CacheOpt = typer.Option(None, "--cache", help="Cache file or directory (default ~/.cache/vsil).")
 
 
-def _judge_kwargs(base_url: str | None) -> dict[str, Any]:
-    return {"judge_options": {"base_url": base_url}} if base_url else {}
+def _judge_kwargs(base_url: str | None, preset: str | None = None,
+                  concurrency: int | None = None) -> dict[str, Any]:
+    opts = {k: v for k, v in (("base_url", base_url), ("preset", preset),
+                              ("concurrency", concurrency)) if v is not None}
+    return {"judge_options": opts} if opts else {}
 
 
 @app.command()
@@ -108,6 +118,8 @@ def audit(
     judge: str = JudgeOpt,
     text_judge: str | None = TextJudgeOpt,
     base_url: str | None = BaseUrlOpt,
+    judge_preset: str | None = PresetOpt,
+    judge_concurrency: int | None = ConcurrencyOpt,
     overlap: str = OverlapOpt,
     describe: str = DescribeOpt,
     image_root: Path | None = ImageRootOpt,
@@ -125,7 +137,8 @@ def audit(
 
     result = run_audit(
         data, judge=judge, overlap=_overlaps(overlap), text_judge=text_judge,
-        describe=_describe(describe), cache=_cache(no_cache, cache), **_judge_kwargs(base_url),
+        describe=_describe(describe), cache=_cache(no_cache, cache),
+        **_judge_kwargs(base_url, judge_preset, judge_concurrency),
         **_load_kwargs(image_root, root, variant, on_error, text, image, image_text),
     )
     paths = result.save(out)
@@ -170,6 +183,8 @@ def filter_cmd(
     judge: str = JudgeOpt,
     text_judge: str | None = TextJudgeOpt,
     base_url: str | None = BaseUrlOpt,
+    judge_preset: str | None = PresetOpt,
+    judge_concurrency: int | None = ConcurrencyOpt,
     overlap: str = OverlapOpt,
     describe: str = DescribeOpt,
     image_root: Path | None = ImageRootOpt,
@@ -189,7 +204,8 @@ def filter_cmd(
         raise ValueError(f"--out must end in .jsonl, .json, .csv or .parquet: {out}")
     result = run_audit(
         data, judge=judge, overlap=_overlaps(overlap), text_judge=text_judge,
-        describe=_describe(describe), cache=_cache(no_cache, cache), **_judge_kwargs(base_url),
+        describe=_describe(describe), cache=_cache(no_cache, cache),
+        **_judge_kwargs(base_url, judge_preset, judge_concurrency),
         **_load_kwargs(image_root, root, variant, on_error, text, image, image_text),
     )
     assert result.dataset is not None
@@ -262,7 +278,6 @@ def detectors() -> None:
 
 def _register_subcommands() -> None:
     from vsil.cli.compare_cmd import compare_cmd
-
     from vsil.cli.generate_cmd import generate_cmd, rewrite_cmd
 
     app.command("compare")(friendly_errors(compare_cmd))
