@@ -5,14 +5,19 @@ Public surface::
     vsil.load(data, ...)    -> Dataset
     vsil.audit(data, ...)   -> AuditResult
     vsil.filter(data, ...)  -> the input's own type, without leaky rows
+    vsil.compare([...])     -> CompareResult, one leakage row per dataset
+    vsil.evaluate(model)    -> EvalResult, VLSBench safety rates of an MLLM
+    vsil.generate(config)   -> the VLSBench construction pipeline
+    vsil.rewrite(data)      -> leaky queries rewritten and re-audited
 """
 
 from vsil._version import __version__
 from vsil.audit import AuditResult, AuditSummary, LeakageFigures, audit, filter
 from vsil.compare import CompareResult, compare
-from vsil.generate import generate, rewrite
 from vsil.dataset import DataError, Dataset, ImageRef, RowError, Sample, load
 from vsil.detectors import Overlap, Verdict
+from vsil.eval import EvalResult, evaluate
+from vsil.generate import generate, rewrite
 
 __all__ = [
     "AuditResult",
@@ -20,6 +25,7 @@ __all__ = [
     "CompareResult",
     "DataError",
     "Dataset",
+    "EvalResult",
     "ImageRef",
     "LeakageFigures",
     "Overlap",
@@ -29,6 +35,7 @@ __all__ = [
     "__version__",
     "audit",
     "compare",
+    "evaluate",
     "filter",
     "generate",
     "load",

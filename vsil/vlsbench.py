@@ -10,6 +10,7 @@ from typing import Any
 
 from vsil.dataset import Dataset
 from vsil.dataset import load as _load
+from vsil.eval import evaluate
 from vsil.generate import generate
 
 
@@ -18,4 +19,4 @@ def load(root: str | None = None, **kwargs: Any) -> Dataset:
     return _load("vlsbench", root=root, **kwargs)
 
 
-__all__ = ["generate", "load"]
+__all__ = ["evaluate", "generate", "load"]

@@ -278,9 +278,12 @@ def detectors() -> None:
 
 def _register_subcommands() -> None:
     from vsil.cli.compare_cmd import compare_cmd
+    from vsil.cli.eval_cmd import eval_cmd, leaderboard_cmd
     from vsil.cli.generate_cmd import generate_cmd, rewrite_cmd
 
     app.command("compare")(friendly_errors(compare_cmd))
+    app.command("eval")(friendly_errors(eval_cmd))
+    app.command("leaderboard")(friendly_errors(leaderboard_cmd))
     app.command("generate")(friendly_errors(generate_cmd))
     app.command("rewrite")(friendly_errors(rewrite_cmd))
 
