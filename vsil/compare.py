@@ -92,16 +92,16 @@ class CompareResult:
 
     def plot(self) -> Any:
         """Grouped bars of R1, R2 and R1−R2 per dataset with their 95% intervals."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
         t = self.table
         names = [str(n) for n in t["dataset"]]
         x = np.arange(len(names))
         width = 0.27
-        fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(names) + 2), 3.8))
+        fig = Figure(figsize=(max(5.0, 1.6 * len(names) + 2), 3.8))
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
         for k, (col, _, label) in enumerate(FIGURES[:3]):
             vals = 100 * t[col].to_numpy(dtype=float)
             lo = 100 * t[f"{col}_lo"].to_numpy(dtype=float)
@@ -120,12 +120,9 @@ class CompareResult:
         return fig
 
     def plot_png(self) -> bytes:
-        import matplotlib.pyplot as plt
-
         fig = self.plot()
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
         return buf.getvalue()
 
     def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
