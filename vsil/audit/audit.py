@@ -9,7 +9,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,7 @@ import pandas as pd
 from vsil._version import __version__
 from vsil.audit.describe import describe_images
 from vsil.audit.metrics import figures
+from vsil.audit.outputs import AuditOutputs
 from vsil.audit.result import AuditResult, AuditSummary
 from vsil.dataset import Dataset, load
 from vsil.detectors import JudgeInput, Overlap, OverlapInput, Verdict, create
@@ -39,6 +40,8 @@ def audit(
     show_progress: bool | None = None,
     quiet: bool = False,
     seed: int = 0,
+    engine: Literal["local", "ray"] = "local",
+    ray_options: Any = None,
     **load_kwargs: Any,
 ) -> AuditResult:
     """Audit a multimodal safety dataset for visual safety information leakage.
@@ -62,37 +65,48 @@ def audit(
         show_progress: force progress bars on or off (default: on for long work).
         quiet: do not print the final summary line.
         seed: seed of the bootstrap interval.
+        engine: ``"local"`` (one process; batched models, bounded HTTP concurrency) or
+            ``"ray"`` (detectors as Ray Data actor pools; see docs/scale.md). A
+            ``ray.data.Dataset`` input always runs on Ray.
+        ray_options: a `vsil.audit.ray_engine.RayOptions` or a dict of its fields
+            (``address``, ``concurrency``, ``num_gpus``, ``parquet_dir`` ...).
         **load_kwargs: passed to `vsil.load` (``image_root=``, ``text=``, ``root=``...).
 
     Returns:
         AuditResult with ``samples`` (one row per sample), ``summary``, ``per_category`` and
         ``provenance``.
     """
+    from vsil.audit.ray_engine import is_ray_dataset  # light: does not import ray
+
     started = time.perf_counter()
-    ds = load(data, **load_kwargs)
-    store = open_cache(cache)
+    if is_ray_dataset(data):
+        from vsil.audit.ray_engine import from_ray
+
+        ds, engine = from_ray(data, **load_kwargs), "ray"
+    else:
+        ds = load(data, **load_kwargs)
     opts = {k: v for k, v in (judge_options or {}).items() if v is not None}
-    pair_judge = create("judge", judge, **opts)
-    txt_judge = create("judge", text_judge, **opts) if text_judge is not None else pair_judge
     if isinstance(overlap, str):
         overlap = [overlap]
-    scorers = [create("overlap", o) for o in (overlap or ())]
+    if engine == "ray":
+        from vsil.audit.ray_engine import RayOptions, audit_ray
 
-    described = describe_images(ds, describe, store, show_progress=show_progress)
+        ro = ray_options if isinstance(ray_options, RayOptions) else RayOptions(
+            **(ray_options or {}))
+        out = audit_ray(ds, judge, text_judge, overlap, describe, cache, judge_options=opts,
+                        options=ro)
+    elif engine == "local":
+        out = _compute_local(ds, judge, text_judge, overlap, describe, cache, opts,
+                             show_progress)
+    else:
+        raise ValueError(f"engine must be 'local' or 'ray', not {engine!r}")
+    described, rows, overlaps, stats = out.described, out.rows, out.overlaps, out.stats
+    pair_judge, txt_judge, scorers = out.pair_judge, out.text_judge, out.scorers
     image_text = described.image_text
     ok = [s.load_error is None for s in ds]
-    rows = [i for i in range(len(ds)) if ok[i]]
-    stats: list[RunStats] = list(described.stats)
 
-    pair_in = [JudgeInput(ds[i].text, ds[i].image, image_text[i]) for i in rows]
-    text_in = [JudgeInput(ds[i].text) for i in rows]
-    pair_v = _run_judge(pair_judge, pair_in, store, stats, "J(T,I)", show_progress)
-    text_v = _run_judge(txt_judge, text_in, store, stats, "J(T)", show_progress)
-    ov_in = [OverlapInput(ds[i].text, ds[i].image, image_text[i]) for i in rows]
-    overlaps = {sc.name: _run_overlap(sc, ov_in, store, stats, show_progress) for sc in scorers}
-
-    samples = _sample_frame(ds, rows, image_text, described.source, described.extra, pair_v,
-                            text_v, overlaps)
+    samples = _sample_frame(ds, rows, image_text, described.source, described.extra, out.pair,
+                            out.text, overlaps)
     fig = figures(samples["pair_unsafe"], samples["text_unsafe"],
                   samples["error"].notna(), seed=seed)
     overlap_means = {name: _nanmean(samples[f"overlap_{name}"]) for name in overlaps}
@@ -107,10 +121,11 @@ def audit(
         computed=sum(s.computed for s in stats),
         judge=pair_judge.name,
         text_judge=txt_judge.name,
-        judge_usage=_usage(pair_judge, txt_judge),
+        judge_usage=out.judge_usage,
     )
     per_cat = per_category(samples, list(overlaps), seed=seed)
     provenance = _provenance(ds, pair_judge, txt_judge, scorers, described.detectors, describe)
+    provenance["engine"] = engine
     provenance["elapsed_s"] = round(time.perf_counter() - started, 3)
     result = AuditResult(samples=samples, summary=summary, per_category=per_cat,
                          provenance=provenance, dataset=ds)
@@ -124,6 +139,32 @@ def audit(
             file=sys.stderr,
         )
     return result
+
+
+def _compute_local(ds: Dataset, judge: Any, text_judge: Any, overlap: Sequence[Any] | None,
+                   describe: Any, cache: Cache | str | bool | None, opts: dict[str, Any],
+                   show_progress: bool | None) -> AuditOutputs:
+    """Every per-sample output of the audit, in this process."""
+    store = open_cache(cache)
+    pair_judge = create("judge", judge, **opts)
+    txt_judge = create("judge", text_judge, **opts) if text_judge is not None else pair_judge
+    scorers = [create("overlap", o) for o in (overlap or ())]
+
+    described = describe_images(ds, describe, store, show_progress=show_progress)
+    image_text = described.image_text
+    rows = [i for i, s in enumerate(ds) if s.load_error is None]
+    stats: list[RunStats] = list(described.stats)
+
+    pair_in = [JudgeInput(ds[i].text, ds[i].image, image_text[i]) for i in rows]
+    text_in = [JudgeInput(ds[i].text) for i in rows]
+    pair_v = _run_judge(pair_judge, pair_in, store, stats, "J(T,I)", show_progress)
+    text_v = _run_judge(txt_judge, text_in, store, stats, "J(T)", show_progress)
+    ov_in = [OverlapInput(ds[i].text, ds[i].image, image_text[i]) for i in rows]
+    overlaps = {sc.name: _run_overlap(sc, ov_in, store, stats, show_progress) for sc in scorers}
+    return AuditOutputs(described=described, rows=rows, pair=pair_v, text=text_v,
+                        overlaps=overlaps, stats=stats, pair_judge=pair_judge,
+                        text_judge=txt_judge, scorers=scorers,
+                        judge_usage=_usage(pair_judge, txt_judge))
 
 
 def _usage(*judges: Any) -> dict[str, Any]:

@@ -45,6 +45,11 @@ def _resolve(describe: bool | str | Sequence[Any] | None) -> tuple[list[Any], bo
     return list(describe), True
 
 
+def _cacheable(out: dict[str, Any]) -> bool:
+    """Failed descriptions (unreadable image, endpoint outage) are not cached: a re-run retries."""
+    return not out.get("error")
+
+
 def describe_images(ds: Dataset, describe: bool | str | Sequence[Any] | None, cache: Cache,
                     *, show_progress: bool | None = None) -> Described:
     texts = [s.image_text for s in ds]
@@ -76,7 +81,8 @@ def describe_images(ds: Dataset, describe: bool | str | Sequence[Any] | None, ca
 
         outs, stats = run_cached(ns, keys, compute, cache,
                                  batch_size=getattr(det, "batch_size", 16),
-                                 desc=f"describe ({det.name})", show_progress=show_progress)
+                                 desc=f"describe ({det.name})", show_progress=show_progress,
+                                 cacheable=_cacheable)
         out.detectors.append(det)
         out.stats.append(stats)
         for i, o in zip(targets, outs, strict=False):

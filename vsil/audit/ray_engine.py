@@ -32,7 +32,8 @@ from typing import Any
 
 import pandas as pd
 
-from vsil.audit.describe import Described, _resolve
+from vsil.audit.describe import Described, _cacheable, _resolve
+from vsil.audit.outputs import AuditOutputs
 from vsil.dataset import Dataset, ImageRef, load
 from vsil.detectors import JudgeInput, Overlap, OverlapInput, Verdict, create
 from vsil.runtime.batched import RunStats, run_cached
@@ -75,28 +76,7 @@ class RayOptions:
     env: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass
-class RayOutputs:
-    """The per-sample outputs of an audit, as the single-process audit computes them.
-
-    ``rows`` are the positions in ``ds`` of the samples that were judged (no load error);
-    ``pair``, ``text`` and each list of ``overlaps`` are aligned with ``rows``. ``pair_judge``,
-    ``text_judge`` and ``scorers`` are driver-side instances, for provenance only.
-    ``span_s``: seconds from the first batch started in any actor to the last one finished
-    (the pipeline's work without Ray and actor start-up).
-    """
-
-    described: Described
-    rows: list[int]
-    pair: list[Verdict]
-    text: list[Verdict]
-    overlaps: dict[str, list[Overlap]]
-    stats: list[RunStats]
-    pair_judge: Any
-    text_judge: Any
-    scorers: list[Any]
-    parquet_dir: str | None = None
-    span_s: float = 0.0
+RayOutputs = AuditOutputs  # the Ray engine returns the same outputs as the local one
 
 
 @dataclass(frozen=True)
@@ -159,6 +139,7 @@ class _Worker:
     def __init__(self, roles: list[tuple[str, Any]], cache_path: str | None,
                  torch_threads: int | None = None, last: bool = True) -> None:
         self.last = last
+        self.worker = f"{os.uname().nodename}:{os.getpid()}"
         if torch_threads:
             import torch
 
@@ -202,7 +183,10 @@ class _Worker:
                                                                   strict=True)]
                        if role == "pair" else [JudgeInput(t) for t in texts])
                 label = "J(T,I)" if role == "pair" else "J(T)"
+                before = _usage_of(payload)
                 vs = _run_judge(payload, ins, self.store, stats, label, False)
+                usage = {k: v - before.get(k, 0) for k, v in _usage_of(payload).items()}
+                out[f"_usage:{role}"] = [_dumps(usage)] + ["{}"] * (len(out) - 1)
                 out[f"{role}_unsafe"] = [v.unsafe for v in vs]
                 out[f"p_{role}_unsafe"] = [v.p_unsafe for v in vs]
                 out[f"_{role}"] = [_dumps(v.to_json()) for v in vs]
@@ -224,8 +208,18 @@ class _Worker:
         if "_batch_start" not in out:
             out["_batch_start"] = started
         out["_batch_end"] = time.time()
+        out["_worker"] = self.worker
         done: pd.DataFrame = out.drop(columns=["_image"]) if self.last else out
         return done
+
+
+def _usage_of(judge: Any) -> dict[str, float]:
+    """The numeric counters of an HTTP judge's ``usage`` (requests, tokens, cost...)."""
+    usage = getattr(judge, "usage", None)
+    if not isinstance(usage, dict):
+        return {}
+    return {k: v for k, v in usage.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
 def _describe_rows(images: list[ImageRef | None], texts: list[str | None],
@@ -253,7 +247,8 @@ def _describe_rows(images: list[ImageRef | None], texts: list[str | None],
             return [d.to_json() for d in det.describe([images[targets[j]] for j in idx])]
 
         outs, st = run_cached(f"describer:{det.fingerprint}", keys, compute, cache,
-                              batch_size=getattr(det, "batch_size", 16), show_progress=False)
+                              batch_size=getattr(det, "batch_size", 16), show_progress=False,
+                              cacheable=_cacheable)
         stats.append(st)
         for i, o in zip(targets, outs, strict=False):
             d = Description.from_json(o)
@@ -493,6 +488,11 @@ def _collect(frame: pd.DataFrame, rows: list[int], described: Described, names: 
         stats.append(RunStats(total=total, unique=hits + computed, cache_hits=hits,
                               computed=computed))
     span = float(frame["_batch_end"].max() - frame["_batch_start"].min())
+    usage: dict[str, float] = {}
+    for role in ("pair", "text"):
+        for blob in frame[f"_usage:{role}"]:
+            for k, v in json.loads(str(blob)).items():
+                usage[k] = usage.get(k, 0) + v
     if has_describe:
         for j, i in enumerate(rows):
             described.image_text[i] = _opt_str(frame["image_text"].iat[j])
@@ -504,4 +504,5 @@ def _collect(frame: pd.DataFrame, rows: list[int], described: Described, names: 
     overlaps = {n: [Overlap.from_json(json.loads(x)) for x in frame[f"_overlap_{n}"]]
                 for n in names}
     return RayOutputs(described=described, rows=rows, pair=pair, text=text, overlaps=overlaps,
-                      stats=stats, pair_judge=None, text_judge=None, scorers=[], span_s=span)
+                      stats=stats, pair_judge=None, text_judge=None, scorers=[], span_s=span,
+                      judge_usage=usage)

@@ -131,12 +131,20 @@ def audit(
     image_text: str | None = ImageTextOpt,
     no_cache: bool = NoCacheOpt,
     cache: Path | None = CacheOpt,
+    engine: str = typer.Option("local", "--engine", help="local | ray (Ray Data actor pools)."),
+    address: str | None = typer.Option(None, "--address",
+                                       help="Ray cluster address (e.g. auto) for --engine ray."),
 ) -> None:
     """Audit DATA; write report.html, result.json and samples.parquet to --out."""
     from vsil.audit import audit as run_audit
 
+    if engine not in ("local", "ray"):
+        raise ValueError(f"--engine must be local or ray, not {engine!r}")
+    ray_kw: dict[str, Any] = {"engine": engine}
+    if engine == "ray":
+        ray_kw["ray_options"] = {"address": address} if address else None
     result = run_audit(
-        data, judge=judge, overlap=_overlaps(overlap), text_judge=text_judge,
+        data, judge=judge, overlap=_overlaps(overlap), text_judge=text_judge, **ray_kw,
         describe=_describe(describe), cache=_cache(no_cache, cache),
         **_judge_kwargs(base_url, judge_preset, judge_concurrency),
         **_load_kwargs(image_root, root, variant, on_error, text, image, image_text),

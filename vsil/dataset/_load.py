@@ -108,6 +108,10 @@ def load(
                              confine_images=True, origin=rows, origin_kind="records",
                              info={"path": str(path)}, **common)
 
+    if _is_ray_dataset(data):
+        # a Ray Dataset is collected to pandas here; vsil.audit(ray_ds) streams it on Ray
+        data = data.to_pandas()
+
     if isinstance(data, pd.DataFrame):
         if data.empty:
             raise DataError("dataset 'data' is empty (DataFrame has no rows)")
