@@ -178,3 +178,34 @@ def concept_names(concepts: list[Concept]) -> tuple[str, ...]:
 
 def lexicon_sha256() -> str:
     return load_lexicon().sha256
+
+
+def concept_overlap(text: str, image_text: str, sub_category_credit: float = 0.5
+                    ) -> tuple[float, tuple[str, ...]]:
+    """Lexical overlap of risky concepts (see :class:`vsil.detectors.overlap.lexical`).
+
+    Returns ``(score, concepts)``: the concepts of ``text`` whose synonym group the image text
+    also names, then ``"~<sub_category>"`` for image groups matched only by sub-category.
+    """
+    t_concepts = find_concepts(text)
+    i_concepts = find_concepts(image_text)
+    i_groups: dict[str, set[tuple[str, str]]] = {}
+    for c in i_concepts:
+        i_groups.setdefault(c.key, set()).add((c.category, c.sub_category))
+    if not i_groups:
+        return 0.0, ()
+    t_keys = {c.key for c in t_concepts}
+    t_subs = {(c.category, c.sub_category) for c in t_concepts}
+    shared = [c.concept for c in t_concepts if c.key in i_groups]
+    partial = [g for g, subs in i_groups.items() if g not in t_keys and subs & t_subs]
+    n_shared = sum(1 for g in i_groups if g in t_keys)
+    score = (n_shared + sub_category_credit * len(partial)) / len(i_groups)
+    subs_named = [sorted(i_groups[g] & t_subs)[0][1] for g in partial]
+    names = tuple(dict.fromkeys(shared)) + tuple(dict.fromkeys("~" + s for s in subs_named))
+    return min(1.0, score), names
+
+
+def shared_concepts(text: str, image_text: str) -> tuple[str, ...]:
+    """Risky concepts (as written in ``text``) whose synonym group both texts mention."""
+    i_keys = {c.key for c in find_concepts(image_text)}
+    return tuple(dict.fromkeys(c.concept for c in find_concepts(text) if c.key in i_keys))
