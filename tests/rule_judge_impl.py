@@ -14,8 +14,9 @@ RISKY = re.compile(r"\b(bomb|gun|kill|drugs?|meth|poison|knife|steal)\b", re.I)
 class RuleJudge:
     """A deterministic rule judge for plumbing tests: unsafe iff a risky word is present.
 
-    On a pair it reads text + image_text. Words in ``fail_on`` make it fail (error verdict),
-    ``refuse_on`` makes it refuse. It counts its calls so tests can check caching.
+    On a pair it reads text + image_text. ``fail_on`` makes it fail transiently (like an
+    HTTP error), ``GARBLE`` makes it reply unparseably (a final error verdict with a raw
+    reply), ``refuse_on`` makes it refuse. It counts its calls so tests can check caching.
     """
 
     name: ClassVar[str] = "rule"
@@ -40,7 +41,9 @@ class RuleJudge:
             self.calls += 1
             full = x.text + (" " + x.image_text if x.image_text else "")
             if self.fail_on in full:
-                out.append(Verdict.failed("scripted failure", raw="garbage"))
+                out.append(Verdict.failed("scripted failure", transient=True))  # like HTTP 500
+            elif "GARBLE" in full:
+                out.append(Verdict.failed("unparseable reply", raw="?!"))
             elif self.refuse_on in full:
                 out.append(Verdict(unsafe=None, refused=True, raw="I cannot help"))
             else:

@@ -52,6 +52,15 @@ def test_second_run_computes_nothing(cache_path: Path, capsys: pytest.CaptureFix
     assert j3.calls == 0
 
 
+def test_unparseable_replies_are_cached_but_failures_are_not(cache_path: Path) -> None:
+    rows = [{"id": "g", "text": "GARBLE this"}, {"id": "f", "text": "FAILME"}]
+    vsil.audit(rows, judge=RuleJudge(), overlap=(), cache=cache_path, quiet=True)
+    again = RuleJudge()
+    res = vsil.audit(rows, judge=again, overlap=(), cache=cache_path, quiet=True)
+    assert again.calls == 2  # only the "f" row, for J(T,I) and J(T)
+    assert res.samples["error"].notna().all()
+
+
 class CrashingJudge(RuleJudge):
     """Dies (like a killed process) after ``budget`` inputs."""
 

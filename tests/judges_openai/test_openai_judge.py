@@ -221,8 +221,8 @@ def test_interrupted_run_resumes(tmp_path: Path) -> None:
         with pytest.raises(EndpointUnavailable, match="identical"):
             vsil.audit(rows, judge=j, overlap=(), describe=False, cache=cache, quiet=True)
         # 8 answered in batch 1, 2 in batch 2, then 3 identical failures open the circuit
-        # (plus at most one more that was already in flight)
-        assert 8 + 2 + 3 <= dying.state.n <= 8 + 2 + 3 + 1
+        # (plus at most `concurrency` more that were already in flight or being retried)
+        assert 8 + 2 + 3 <= dying.state.n <= 8 + 2 + 3 + 2
         port = dying.port
     done = _cached_verdicts(cache)
     assert done == 8

@@ -216,8 +216,9 @@ def _run_judge(judge: Any, inputs: list[JudgeInput], store: Cache, stats: list[R
 
 
 def _final_verdict(o: dict[str, Any]) -> bool:
-    """Labels and refusals are cached; failures are not, so a re-run tries them again."""
-    return o.get("unsafe") is not None or bool(o.get("refused"))
+    """What the cache keeps: everything but transient failures (HTTP errors, timeouts,
+    outages), so a re-run asks again for those and only those."""
+    return not o.get("transient", False)
 
 
 def _run_overlap(scorer: Any, inputs: list[OverlapInput], store: Cache, stats: list[RunStats],

@@ -37,7 +37,9 @@ class Verdict:
     """A judge's answer for one input.
 
     ``unsafe`` is None exactly when the call failed (``error`` says why) or the judge refused
-    (``refused`` is True). Failures are never turned into safe or unsafe.
+    (``refused`` is True). Failures are never turned into safe or unsafe. ``transient`` marks a
+    failure that may not recur (an HTTP error, a timeout, an outage): such verdicts are not
+    cached, so a re-run asks again.
     """
 
     unsafe: bool | None
@@ -47,6 +49,7 @@ class Verdict:
     error: str | None = None
     refused: bool = False
     evidence: tuple[str, ...] = ()
+    transient: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +60,7 @@ class Verdict:
             "error": self.error,
             "refused": self.refused,
             "evidence": list(self.evidence),
+            "transient": self.transient,
         }
 
     @classmethod
@@ -69,11 +73,12 @@ class Verdict:
             error=d.get("error"),
             refused=bool(d.get("refused", False)),
             evidence=tuple(d.get("evidence") or ()),
+            transient=bool(d.get("transient", False)),
         )
 
     @classmethod
-    def failed(cls, error: str, raw: str | None = None) -> Verdict:
-        return cls(unsafe=None, error=error, raw=raw)
+    def failed(cls, error: str, raw: str | None = None, transient: bool = False) -> Verdict:
+        return cls(unsafe=None, error=error, raw=raw, transient=transient)
 
 
 @dataclass(frozen=True)

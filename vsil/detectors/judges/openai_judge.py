@@ -284,7 +284,7 @@ class OpenAIJudge:
                 return Verdict(unsafe=None, refused=True, raw=r.body,
                                error="content filter (HTTP 400)", evidence=notes)
             return Verdict(unsafe=None, error=f"{r.kind}: {r.error}", raw=r.body,
-                           evidence=notes)
+                           evidence=notes, transient=True)
         assert r.response is not None
         choice = r.response["choices"][0]
         msg = choice.get("message") or {}
