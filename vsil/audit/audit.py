@@ -195,6 +195,8 @@ def _fmt(x: float) -> str:
 
 def _judge_key(judge: Any, x: JudgeInput) -> str:
     img = x.image.sha256 if (x.image is not None and judge.uses_image_pixels) else None
+    if x.image is not None and img is None and not x.image_text:
+        img = "image-without-text"  # J(T,I) must never share J(T)'s key
     return content_key("judge", x.text, img, x.image_text)
 
 

@@ -95,14 +95,17 @@ class Overlap:
     score: float | None
     concepts: tuple[str, ...] = ()
     error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"score": self.score, "concepts": list(self.concepts), "error": self.error}
+        return {"score": self.score, "concepts": list(self.concepts), "error": self.error,
+                "extra": self.extra}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Overlap:
         return cls(
-            score=d.get("score"), concepts=tuple(d.get("concepts") or ()), error=d.get("error")
+            score=d.get("score"), concepts=tuple(d.get("concepts") or ()), error=d.get("error"),
+            extra=dict(d.get("extra") or {}),
         )
 
 

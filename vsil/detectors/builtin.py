@@ -4,8 +4,13 @@ Modules that need optional dependencies import them lazily, inside the detector,
 listing detectors never needs the extras.
 """
 
+import vsil.detectors.describers.caption_hf
+import vsil.detectors.describers.caption_openai
+import vsil.detectors.describers.ocr
+import vsil.detectors.image_nsfw
 import vsil.detectors.judges.embedded
 import vsil.detectors.judges.llamaguard
 import vsil.detectors.judges.openai_judge
+import vsil.detectors.overlap.clip
 import vsil.detectors.overlap.embedding
 import vsil.detectors.overlap.lexical  # noqa: F401
