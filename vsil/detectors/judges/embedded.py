@@ -84,6 +84,9 @@ class EmbeddedJudge:
     name: ClassVar[str] = "embedded"
     kind: ClassVar[Literal["judge"]] = "judge"
     uses_image_pixels: ClassVar[bool] = False
+    #: samples per cached batch: large, so that the encoder sorts many texts by length at once
+    #: (little padding); an interrupted run loses at most one batch (~10 s of work)
+    batch_size: ClassVar[int] = 2048
 
     def __init__(self, threshold: float | None = None, model: str | None = None,
                  encoder: Encoder | None = None, classifier: str | Path | None = None) -> None:
