@@ -52,40 +52,65 @@ def _cacheable(out: dict[str, Any]) -> bool:
 
 def describe_images(ds: Dataset, describe: bool | str | Sequence[Any] | None, cache: Cache,
                     *, show_progress: bool | None = None) -> Described:
+    """Fill ``image_text`` for the samples ``describe`` selects (see the module docstring)."""
+    specs, force = _resolve(describe)
+    images = [s.image if s.load_error is None else None for s in ds]
     texts = [s.image_text for s in ds]
+    dets: list[tuple[Any, str | None]] = []
+    if specs and any(im is not None and (force or not t) for im, t in zip(images, texts,
+                                                                         strict=True)):
+        dets = [_create(spec, describe) for spec in specs]
+    stats: list[RunStats] = []
+    texts, sources, extra = describe_rows(images, texts, dets, force, cache, stats,
+                                          show_progress=show_progress)
+    return Described(texts, sources, extra, detectors=[d for d, _ in dets if d is not None],
+                     stats=stats)
+
+
+def _create(spec: Any, describe: Any) -> tuple[Any, str | None]:
+    """(describer, None), or (None, why) when a default describer's extra is missing."""
+    try:
+        return create("describer", spec), None
+    except (ImportError, ValueError) as e:
+        if describe == "auto":
+            # the default describers are optional extras; without them, say so per sample
+            return None, f"no describer available: {e}"
+        raise
+
+
+def describe_rows(images: list[ImageRef | None], texts: list[str | None],
+                  dets: list[tuple[Any, str | None]], force: bool, cache: Cache,
+                  stats: list[RunStats], *, show_progress: bool | None = False,
+                  ) -> tuple[list[str | None], list[str | None], list[dict[str, Any]]]:
+    """Image texts, their sources and per-row extras for one list of rows.
+
+    ``dets`` are (describer, None) or (None, reason it is unavailable); each describer's
+    outputs go through the cache, keyed by the image's sha256. Shared by the local and the
+    Ray engine.
+    """
+    texts = list(texts)
     sources: list[str | None] = ["dataset" if t else None for t in texts]
     extra: list[dict[str, Any]] = [{} for _ in texts]
-    specs, force = _resolve(describe)
-    out = Described(texts, sources, extra)
-    targets = [i for i, s in enumerate(ds)
-               if s.image is not None and s.load_error is None and (force or not s.image_text)]
-    if not specs or not targets:
-        return out
-    for spec in specs:
-        try:
-            det = create("describer", spec)
-        except (ImportError, ValueError) as e:
-            if describe == "auto":
-                # the default describers are optional extras; without them, say so per sample
-                for i in targets:
-                    if not texts[i]:
-                        extra[i]["describe_error"] = f"no describer available: {e}"
-                continue
-            raise
-        ns = f"describer:{det.fingerprint}"
-        keys = [content_key(_sha(ds[i].image)) for i in targets]
+    targets = [i for i, im in enumerate(images) if im is not None and (force or not texts[i])]
+    if not targets:
+        return texts, sources, extra
+    for det, err in dets:
+        if det is None:
+            for i in targets:
+                if not texts[i]:
+                    extra[i]["describe_error"] = err
+            continue
+        keys = [content_key(_sha(images[i])) for i in targets]
 
         def compute(idx: list[int], det: Any = det) -> list[dict[str, Any]]:
-            imgs = [ds[targets[j]].image for j in idx]
-            return [d.to_json() for d in det.describe(imgs)]
+            return [d.to_json() for d in det.describe([images[targets[j]] for j in idx])]
 
-        outs, stats = run_cached(ns, keys, compute, cache,
-                                 batch_size=getattr(det, "batch_size", 16),
-                                 desc=f"describe ({det.name})", show_progress=show_progress,
-                                 cacheable=_cacheable)
-        out.detectors.append(det)
-        out.stats.append(stats)
-        for i, o in zip(targets, outs, strict=False):
+        outs, st = run_cached(f"describer:{det.fingerprint}", keys, compute, cache,
+                              batch_size=getattr(det, "batch_size", 16),
+                              desc=f"describe ({det.name})", show_progress=show_progress,
+                              cacheable=_cacheable)
+        stats.append(st)
+        for i, o in zip(targets, outs, strict=True):
             d = Description.from_json(o)
             extra[i].setdefault("descriptions", []).append(d.to_json())
             if d.text:
@@ -95,4 +120,4 @@ def describe_images(ds: Dataset, describe: bool | str | Sequence[Any] | None, ca
                     texts[i] = texts[i] or d.text
                 same = sources[i] in (None, d.source)
                 sources[i] = d.source if same else f"{sources[i]}+{d.source}"
-    return out
+    return texts, sources, extra

@@ -32,12 +32,12 @@ from typing import Any
 
 import pandas as pd
 
-from vsil.audit.describe import Described, _cacheable, _resolve
+from vsil.audit.describe import Described, _resolve, describe_rows
 from vsil.audit.outputs import AuditOutputs
 from vsil.dataset import Dataset, ImageRef, load
 from vsil.detectors import JudgeInput, Overlap, OverlapInput, Verdict, create
-from vsil.runtime.batched import RunStats, run_cached
-from vsil.runtime.cache import Cache, NullCache, content_key, default_cache_dir, open_cache
+from vsil.runtime.batched import RunStats
+from vsil.runtime.cache import Cache, NullCache, default_cache_dir, open_cache
 
 RAY_EXTRA = "the Ray engine needs Ray Data: pip install 'vsil[ray]'"
 FUSED = "audit"
@@ -172,7 +172,7 @@ class _Worker:
             stats: list[RunStats] = []
             if role == "describe":
                 dets, force = payload
-                image_text, source, extra = _describe_rows(images, image_text, dets, force,
+                image_text, source, extra = describe_rows(images, image_text, dets, force,
                                                            self.store, stats)
                 out["image_text"] = image_text
                 out["image_text_source"] = source
@@ -220,47 +220,6 @@ def _usage_of(judge: Any) -> dict[str, float]:
         return {}
     return {k: v for k, v in usage.items()
             if isinstance(v, int | float) and not isinstance(v, bool)}
-
-
-def _describe_rows(images: list[ImageRef | None], texts: list[str | None],
-                   dets: list[tuple[Any, str | None]], force: bool, cache: Cache,
-                   stats: list[RunStats]
-                   ) -> tuple[list[str | None], list[str | None], list[dict[str, Any]]]:
-    """`vsil.audit.describe.describe_images` for one batch, with describers built once."""
-    from vsil.detectors import Description
-
-    texts = list(texts)
-    sources: list[str | None] = ["dataset" if t else None for t in texts]
-    extra: list[dict[str, Any]] = [{} for _ in texts]
-    targets = [i for i, im in enumerate(images) if im is not None and (force or not texts[i])]
-    if not targets:
-        return texts, sources, extra
-    for det, err in dets:
-        if det is None:
-            for i in targets:
-                if not texts[i]:
-                    extra[i]["describe_error"] = err
-            continue
-        keys = [content_key(images[i].sha256) for i in targets]  # type: ignore[union-attr]
-
-        def compute(idx: list[int], det: Any = det) -> list[dict[str, Any]]:
-            return [d.to_json() for d in det.describe([images[targets[j]] for j in idx])]
-
-        outs, st = run_cached(f"describer:{det.fingerprint}", keys, compute, cache,
-                              batch_size=getattr(det, "batch_size", 16), show_progress=False,
-                              cacheable=_cacheable)
-        stats.append(st)
-        for i, o in zip(targets, outs, strict=False):
-            d = Description.from_json(o)
-            extra[i].setdefault("descriptions", []).append(d.to_json())
-            if d.text:
-                if force and texts[i]:
-                    texts[i] = f"{texts[i]}\n{d.text}"
-                else:
-                    texts[i] = texts[i] or d.text
-                same = sources[i] in (None, d.source)
-                sources[i] = d.source if same else f"{sources[i]}+{d.source}"
-    return texts, sources, extra
 
 
 # --- driver ---------------------------------------------------------------------------------
