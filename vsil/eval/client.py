@@ -76,3 +76,4 @@ def reply_of(response: Mapping[str, Any]) -> Reply:
                  refusal=str(refusal) if refusal else None,
                  finish_reason=choice.get("finish_reason"), usage=usage,
                  model=response.get("model"))
+

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from vsil.dataset import ImageRef
 from vsil.eval.images import MAX_SIDE, image_data_url
+from vsil.eval.lazy_runtime import LazyRuntime
 from vsil.eval.prompts import (
     JUDGEMENT_SCHEMA,
     LABELS,
@@ -50,7 +51,7 @@ class JudgeItem:
 OnJudged = Callable[[JudgeItem, dict[str, Any]], None]
 
 
-class ResponseJudge:
+class ResponseJudge(LazyRuntime):
     """A three-label response judge behind an OpenAI-compatible endpoint.
 
     Args:
@@ -133,22 +134,6 @@ class ResponseJudge:
         if schema:
             body["response_format"] = {"type": "json_schema", "json_schema": JUDGEMENT_SCHEMA}
         return body
-
-    @property
-    def runtime(self) -> ChatRuntime:
-        """The shared HTTP runtime (built on first use)."""
-        if self._runtime is None:
-            from vsil.runtime.http import ChatRuntime
-
-            key, conc, retries, timeout = self._runtime_args
-            self._runtime = ChatRuntime(self.base_url, key, concurrency=conc,
-                                        max_retries=retries, timeout=timeout)
-        return self._runtime
-
-    @property
-    def concurrency(self) -> int:
-        return self._runtime.concurrency if self._runtime is not None else int(
-            self._runtime_args[1])
 
     def run(self, items: Sequence[JudgeItem], on_result: OnJudged) -> None:
         """Judge every item; ``on_result(item, record)`` as each finishes."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from vsil.dataset import ImageRef
 from vsil.eval.images import MAX_SIDE, image_data_url
+from vsil.eval.lazy_runtime import LazyRuntime
 
 if TYPE_CHECKING:
     from vsil.runtime.http import ChatResult, ChatRuntime
@@ -52,7 +53,7 @@ def _fp(parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-class OpenAIModel:
+class OpenAIModel(LazyRuntime):
     """A model behind an OpenAI-compatible ``/chat/completions`` endpoint.
 
     Args:
@@ -120,22 +121,6 @@ class OpenAIModel:
         messages.append({"role": "user", "content": content})
         return {"model": self.model, "messages": messages, "max_tokens": self.max_new_tokens,
                 "temperature": self.temperature, "top_p": self.top_p, **self.extra_body}
-
-    @property
-    def runtime(self) -> ChatRuntime:
-        """The shared HTTP runtime (built on first use)."""
-        if self._runtime is None:
-            from vsil.runtime.http import ChatRuntime
-
-            key, conc, retries, timeout = self._runtime_args
-            self._runtime = ChatRuntime(self.base_url, key, concurrency=conc,
-                                        max_retries=retries, timeout=timeout)
-        return self._runtime
-
-    @property
-    def concurrency(self) -> int:
-        return self._runtime.concurrency if self._runtime is not None else int(
-            self._runtime_args[1])
 
     def run(self, inputs: Sequence[ModelInput], on_result: OnResult) -> None:
         bodies: list[dict[str, Any]] = []
