@@ -141,7 +141,12 @@ class Description:
 
 @runtime_checkable
 class Detector(Protocol):
-    """Common surface of every detector."""
+    """Common surface of every detector.
+
+    A detector that loads a model lazily may also define ``warmup() -> None`` to load it now;
+    the Ray engine calls it in each actor's constructor (see `warm_up`), so that model loads
+    happen while the pool starts rather than inside the first batch.
+    """
 
     name: ClassVar[str]
     kind: ClassVar[Literal["judge", "overlap", "describer"]]
@@ -173,3 +178,10 @@ class OverlapScorer(Detector, Protocol):
 @runtime_checkable
 class Describer(Detector, Protocol):
     def describe(self, images: Sequence[ImageRef]) -> list[Description]: ...
+
+
+def warm_up(detector: Any) -> None:
+    """Load ``detector``'s model now if it has a ``warmup()`` hook (a no-op otherwise)."""
+    hook = getattr(detector, "warmup", None)
+    if callable(hook):
+        hook()

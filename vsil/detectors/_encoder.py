@@ -60,6 +60,11 @@ class Encoder:
             self._model = SentenceTransformer(path, device=self.device)
         return self._model
 
+    def warmup(self) -> None:
+        """Load the model now (it is otherwise loaded on the first `encode`)."""
+        with self._lock:
+            self._load()
+
     def encode(self, texts: Sequence[str], show_progress: bool = False
                ) -> npt.NDArray[np.float32]:
         """Unit-norm embeddings, one row per text (duplicates encoded once)."""

@@ -184,6 +184,11 @@ class OCRDescriber:
 
     # --- identity --------------------------------------------------------------------------
 
+    def warmup(self) -> None:
+        """Build the in-process OCR engine now rather than on the first batch."""
+        if self._engine is None and self.workers <= 1:
+            self._engine = make_engine(self.threads, self.config_path, self.min_confidence)
+
     @property
     def fingerprint(self) -> str:
         cfg = "bundled-ppocrv4" if self.config_path is None else self._config_sha()

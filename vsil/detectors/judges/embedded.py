@@ -123,6 +123,10 @@ class EmbeddedJudge:
         t = self._meta["thresholds"]
         return {"text": float(t["text"]), "pair": float(t["pair"])}
 
+    def warmup(self) -> None:
+        """Load the MiniLM encoder now rather than on the first batch."""
+        self.encoder.warmup()
+
     @property
     def fingerprint(self) -> str:
         th = self.thresholds

@@ -93,6 +93,10 @@ class LlamaGuardJudge:
         dt = self.requested_dtype or ("bfloat16" if dev.startswith("cuda") else "float32")
         return dev, str(dt).removeprefix("torch.")
 
+    def warmup(self) -> None:
+        """Load the model and processor now rather than on the first batch."""
+        self._load()
+
     @property
     def fingerprint(self) -> str:
         """Model + revision + prompt + decoding; computed without loading the model."""

@@ -45,6 +45,10 @@ class EmbeddingOverlap:
         return Encoder(self._model_path).id + (f"@{self._model_path}" if self._model_path
                                                else "")
 
+    def warmup(self) -> None:
+        """Load the MiniLM encoder now rather than on the first batch."""
+        self.encoder.warmup()
+
     @property
     def fingerprint(self) -> str:
         from vsil.detectors._lexicon import lexicon_sha256
