@@ -73,6 +73,13 @@ def test_unknown_judge_and_missing_file(tmp_path: Path, data_file: Path) -> None
     assert res.exit_code == 2 and "no such result file" in res.output
 
 
+def test_ray_options_need_the_ray_engine(data_file: Path, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["audit", str(data_file), "--out", str(tmp_path / "o"),
+                              "--workers", "2", "--batch-size", "8"])
+    assert res.exit_code == 2
+    assert "--workers, --batch-size only apply to --engine ray" in res.output
+
+
 def test_listings() -> None:
     ds = runner.invoke(app, ["datasets"])
     assert ds.exit_code == 0

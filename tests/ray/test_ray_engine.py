@@ -7,9 +7,11 @@ actor from its name.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,7 +26,7 @@ import vsil
 from vsil.audit.audit import _sample_frame
 from vsil.audit.metrics import figures
 from vsil.dataset import Dataset, ImageRef
-from vsil.detectors import Description
+from vsil.detectors import Description, JudgeInput, Verdict
 
 ray = pytest.importorskip("ray")
 
@@ -180,3 +182,63 @@ def test_unpicklable_detector_gets_a_clear_error() -> None:
     ds = vsil.load([{"text": "hello", "image_text": "a dog"}])
     with pytest.raises(TypeError, match="cannot ship the judge object 'LockedJudge'"):
         audit_ray(ds, LockedJudge(), None, (), False, False)
+
+
+class WarmingJudge(RuleJudge):
+    """Notes in each verdict whether `warmup()` ran in this process before the first batch."""
+
+    def __init__(self, broken: bool = False) -> None:
+        super().__init__()
+        self.broken = broken
+        self.warmed_in: int | None = None
+        self.first_call_warm: bool | None = None
+
+    def warmup(self) -> None:
+        if self.broken:
+            raise RuntimeError("model file missing")
+        self.warmed_in = os.getpid()
+
+    def judge(self, inputs: Sequence[JudgeInput]) -> list[Verdict]:
+        if self.first_call_warm is None:
+            self.first_call_warm = self.warmed_in == os.getpid()
+        tag = f"warm={self.first_call_warm}"
+        return [replace(v, evidence=(*v.evidence, tag)) for v in super().judge(inputs)]
+
+
+def test_actors_load_models_before_their_first_batch(tmp_path: Path) -> None:
+    rows = [{"id": f"r{i}", "text": f"how to get a {w}", "image_text": "a table"}
+            for i, w in enumerate(["gun", "cake", "knife", "bike"] * 5)]
+    ds = vsil.load(rows)
+    out = audit_ray(ds, WarmingJudge(), None, (), False, False,
+                    options=RayOptions(batch_size=4, concurrency={"audit": 2},
+                                       parquet_dir=tmp_path / "rows"))
+    assert all("warm=True" in v.evidence for v in out.pair + out.text)
+    assert len(set(pd.read_parquet(tmp_path / "rows")["_worker"])) == 2
+    # each batch was written by its actor as one Parquet file
+    assert len(list((tmp_path / "rows").glob("part-*.parquet"))) == 6  # 20 rows, batches of 4
+    # a model that fails to load in warmup does not sink the run: its inputs are judged
+    # (or fail) on first use, exactly as in one process
+    broken = audit_ray(ds, WarmingJudge(broken=True), None, (), False, False,
+                       options=RayOptions(batch_size=4, concurrency={"audit": 2}))
+    assert all("warm=False" in v.evidence for v in broken.pair)
+    assert [v.unsafe for v in broken.pair] == [v.unsafe for v in out.pair]
+
+
+def test_cli_audit_on_ray_matches_the_local_cli(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from vsil.cli import app
+
+    rows = vsil.load("vlsbench").to_frame().head(30)
+    data = tmp_path / "pairs.parquet"
+    rows[["id", "text", "image_text", "category"]].to_parquet(data)
+    runner = CliRunner()
+    got = {}
+    for engine, extra in [("local", []), ("ray", ["--workers", "2", "--batch-size", "8"])]:
+        out = tmp_path / engine
+        res = runner.invoke(app, ["audit", str(data), "--out", str(out), "--no-cache",
+                                  "--engine", engine, *extra])
+        assert res.exit_code == 0, res.output
+        got[engine] = pd.read_parquet(out / "samples.parquet")
+    _assert_same(got["ray"], got["local"])
+    assert got["ray"]["pair_unsafe"].sum() > 5

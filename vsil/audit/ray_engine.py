@@ -6,7 +6,8 @@ read back from the Parquet files. See docs/scale.md.
 
 * Each pool is a callable class: its ``__init__`` builds its detectors once per actor from
   their spec strings (``create(kind, spec, **options)``), or unpickles detector objects the
-  user passed in; ``num_gpus``/``num_cpus``/``concurrency`` are set per pool.
+  user passed in, and loads their models (``warmup()``) before the first batch arrives;
+  ``num_gpus``/``num_cpus``/``concurrency`` are set per pool.
 * ``fuse=True`` (default): one pool whose actors hold every detector, so that detectors sharing
   a model (the embedded judge and the embedding overlap both use MiniLM) share it and its
   in-process memo, as in one process. ``fuse=False``: one pool per detector (``"describe"``,
@@ -18,6 +19,7 @@ read back from the Parquet files. See docs/scale.md.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -36,6 +38,7 @@ from vsil.audit.describe import Described, _resolve, describe_rows
 from vsil.audit.outputs import AuditOutputs
 from vsil.dataset import Dataset, ImageRef, load
 from vsil.detectors import JudgeInput, Overlap, OverlapInput, Verdict, create
+from vsil.detectors._base import warm_up
 from vsil.runtime.batched import RunStats
 from vsil.runtime.cache import Cache, NullCache, default_cache_dir, open_cache
 
@@ -57,7 +60,9 @@ class RayOptions:
             others). Default 1 per pool, or the cluster's CPUs (GPUs) when fused.
         num_gpus, num_cpus: resources per actor, by pool name (same keys). Default: 0 GPUs
             and 1 CPU (0.25 CPU for overlap pools when not fused).
-        batch_size: rows per ``map_batches`` batch (default 64).
+        batch_size: at most this many rows per ``map_batches`` batch (default 512); the
+            batches are made equal in size and their count a multiple of the first pool's
+            actors.
         parquet_dir: where the per-sample rows are written (local path or URI every worker
             can write to); default: a temporary directory, removed after the run.
         fuse: one pool holding every detector (default) or one pool per detector.
@@ -69,7 +74,7 @@ class RayOptions:
     concurrency: Mapping[str, int] | int | None = None
     num_gpus: Mapping[str, float] | float | None = None
     num_cpus: Mapping[str, float] | float | None = None
-    batch_size: int = 64
+    batch_size: int = 512
     parquet_dir: str | os.PathLike[str] | None = None
     fuse: bool = True
     torch_threads: int | None = None
@@ -137,8 +142,9 @@ class _Worker:
     """
 
     def __init__(self, roles: list[tuple[str, Any]], cache_path: str | None,
-                 torch_threads: int | None = None, last: bool = True) -> None:
-        self.last = last
+                 torch_threads: int | None = None, sink: str | None = None) -> None:
+        self.sink = sink
+        self.batches = 0
         self.worker = f"{os.uname().nodename}:{os.getpid()}"
         if torch_threads:
             import torch
@@ -159,6 +165,21 @@ class _Worker:
             else:
                 name, spec = payload
                 self.roles.append((role, (name, spec.build())))
+        for det in self._detectors():
+            # a model that fails to load fails its inputs on first use, as in one process
+            with contextlib.suppress(Exception):
+                warm_up(det)
+
+    def _detectors(self) -> list[Any]:
+        dets: list[Any] = []
+        for role, payload in self.roles:
+            if role == "describe":
+                dets += [d for d, _ in payload[0] if d is not None]
+            elif role in ("pair", "text"):
+                dets.append(payload)
+            else:
+                dets.append(payload[1])
+        return list({id(d): d for d in dets}.values())
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         from vsil.audit.audit import _run_judge, _run_overlap
@@ -209,8 +230,23 @@ class _Worker:
             out["_batch_start"] = started
         out["_batch_end"] = time.time()
         out["_worker"] = self.worker
-        done: pd.DataFrame = out.drop(columns=["_image"]) if self.last else out
-        return done
+        if self.sink is None:  # the next pool takes the rows on
+            passed: pd.DataFrame = out
+            return passed
+        return self._write(out.drop(columns=["_image"]))
+
+    def _write(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Write the finished rows to one Parquet file under the sink; return their count."""
+        import pyarrow as pa
+        import pyarrow.fs as pafs
+        import pyarrow.parquet as pq
+
+        fs, root = pafs.FileSystem.from_uri(self.sink)
+        self.batches += 1
+        name = f"{root}/part-{self.worker.replace(':', '-')}-{self.batches:06d}.parquet"
+        pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), name, filesystem=fs)
+        count: pd.DataFrame = pd.DataFrame({"rows": [len(rows)]})
+        return count
 
 
 def _usage_of(judge: Any) -> dict[str, float]:
@@ -271,13 +307,28 @@ def _connect(address: str | None, env: Mapping[str, str]) -> Any:
     return ray
 
 
+def batch_sizes(n_rows: int, batch_size: int, actors: int) -> list[int]:
+    """Rows per batch: each at most ``batch_size``, all within one row of each other, and
+    their count a multiple of ``actors`` (when there are enough rows), so that no actor sits
+    idle while another finishes a last, larger share."""
+    if n_rows <= 0:
+        return []
+    count = math.ceil(n_rows / max(1, batch_size))
+    count = min(n_rows, math.ceil(count / max(1, actors)) * max(1, actors))
+    small, extra = divmod(n_rows, count)
+    return [small + 1] * extra + [small] * (count - extra)
+
+
 def _input_blocks(ds: Dataset, rows: list[int], image_text: list[str | None],
-                  batch_size: int) -> list[Any]:
+                  sizes: list[int]) -> list[Any]:
+    """One Arrow block per batch (each pool's batch is one whole block)."""
     import pyarrow as pa
 
     blocks = []
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start:start + batch_size]
+    start = 0
+    for size in sizes:
+        chunk = rows[start:start + size]
+        start += size
         blocks.append(pa.table({
             "_row": pa.array(chunk, pa.int64()),
             "id": pa.array([ds[i].id for i in chunk], pa.string()),
@@ -393,7 +444,6 @@ def _run_pipeline(ds: Dataset, rows: list[int], image_text: list[str | None],
     if os.environ.get("VSIL_PROGRESS", "1") == "0":
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
-    rds = ray.data.from_arrow(_input_blocks(ds, rows, image_text, opt.batch_size))
     pools: list[tuple[str, list[tuple[str, Any]]]] = []
     if opt.fuse:
         pools.append((FUSED, [(role, payload) for _, role, payload in roles]))
@@ -404,7 +454,8 @@ def _run_pipeline(ds: Dataset, rows: list[int], image_text: list[str | None],
             else:
                 pools.append((pool, [(role, payload)]))
     resources = ray.cluster_resources()
-    for k, (pool, pool_roles) in enumerate(pools):
+    plans: list[tuple[str, list[tuple[str, Any]], int, float, float]] = []
+    for pool, pool_roles in pools:
         gpus = float(_per_pool(opt.num_gpus, pool, 0.0))
         cpus = float(_per_pool(opt.num_cpus, pool,
                                0.25 if pool.startswith("overlap:") else 1.0))
@@ -413,17 +464,25 @@ def _run_pipeline(ds: Dataset, rows: list[int], image_text: list[str | None],
             default_n = max(1, int(fit))
         else:
             default_n = 1
-        n = int(_per_pool(opt.concurrency, pool, default_n))
+        n = max(1, int(_per_pool(opt.concurrency, pool, default_n)))
+        plans.append((pool, pool_roles, n, cpus, gpus))
+    sizes = batch_sizes(len(rows), opt.batch_size, plans[0][2])
+    rds = ray.data.from_arrow(_input_blocks(ds, rows, image_text, sizes))
+    for k, (_, pool_roles, n, cpus, gpus) in enumerate(plans):
         rds = rds.map_batches(
-            _Worker, batch_size=opt.batch_size, batch_format="pandas",
+            _Worker, batch_size=None, batch_format="pandas",
             fn_constructor_kwargs={"roles": pool_roles, "cache_path": cache_path,
                                    "torch_threads": opt.torch_threads,
-                                   "last": k == len(pools) - 1},
-            compute=ray.data.ActorPoolStrategy(size=max(1, n)),
+                                   "sink": out_dir if k == len(plans) - 1 else None},
+            compute=ray.data.ActorPoolStrategy(size=n),
             num_cpus=cpus, num_gpus=gpus or None,
         )
-    # writing needs no CPU slot: the actor pools may hold every CPU of the cluster
-    rds.write_parquet(out_dir, ray_remote_args={"num_cpus": 0})
+    # the last pool writes its rows itself (no write tasks competing for the actors' CPUs);
+    # the driver only counts them
+    written = sum(int(b["rows"].sum()) for b in rds.iter_batches(batch_size=None,
+                                                                 batch_format="pandas"))
+    if written != len(rows):
+        raise RuntimeError(f"the Ray pipeline wrote {written} rows for {len(rows)} inputs")
     import pyarrow.parquet as pq
 
     table: pd.DataFrame = pq.read_table(out_dir).to_pandas()
@@ -436,7 +495,9 @@ def _collect(frame: pd.DataFrame, rows: list[int], described: Described, names: 
         return RayOutputs(described=described, rows=[], pair=[], text=[],
                           overlaps={n: [] for n in names}, stats=[], pair_judge=None,
                           text_judge=None, scorers=[])
-    frame = frame.sort_values("_row", kind="stable").reset_index(drop=True)
+    # a batch retried after its actor died may have been written twice: the rows are equal
+    frame = (frame.drop_duplicates("_row", keep="last").sort_values("_row", kind="stable")
+             .reset_index(drop=True))
     got = [int(r) for r in frame["_row"]]
     if got != rows:
         raise RuntimeError(f"the Ray pipeline returned {len(got)} rows for {len(rows)} inputs")

@@ -134,15 +134,27 @@ def audit(
     engine: str = typer.Option("local", "--engine", help="local | ray (Ray Data actor pools)."),
     address: str | None = typer.Option(None, "--address",
                                        help="Ray cluster address (e.g. auto) for --engine ray."),
+    workers: int | None = typer.Option(None, "--workers", min=1,
+                                       help="Actors in the Ray pool (default: one per CPU) "
+                                            "for --engine ray."),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1,
+                                          help="Rows per Ray batch (default 512) for "
+                                               "--engine ray."),
 ) -> None:
     """Audit DATA; write report.html, result.json and samples.parquet to --out."""
     from vsil.audit import audit as run_audit
 
     if engine not in ("local", "ray"):
         raise ValueError(f"--engine must be local or ray, not {engine!r}")
+    given = {k: v for k, v in {"--address": address, "--workers": workers,
+                               "--batch-size": batch_size}.items() if v is not None}
+    if engine != "ray" and given:
+        raise ValueError(f"{', '.join(given)} only apply to --engine ray")
     ray_kw: dict[str, Any] = {"engine": engine}
     if engine == "ray":
-        ray_kw["ray_options"] = {"address": address} if address else None
+        ray_kw["ray_options"] = {k: v for k, v in {
+            "address": address, "concurrency": workers, "batch_size": batch_size,
+        }.items() if v is not None}
     result = run_audit(
         data, judge=judge, overlap=_overlaps(overlap), text_judge=text_judge, **ray_kw,
         describe=_describe(describe), cache=_cache(no_cache, cache),
