@@ -81,6 +81,32 @@ class Encoder:
             return np.stack([self._memo[t] for t in texts])
 
 
+class UsesEncoder:
+    """Mixin for detectors built on the MiniLM encoder (the embedded judge, the embedding
+    overlap): the packaged shared encoder, or one loaded from ``_model_path``, or the one
+    given (``_encoder``)."""
+
+    _model_path: str | None
+    _encoder: Encoder | None
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = Encoder(self._model_path) if self._model_path else shared_encoder()
+        return self._encoder
+
+    def _encoder_id(self) -> str:
+        """The encoder's id, without loading it."""
+        if self._encoder is not None:
+            return self._encoder.id
+        return Encoder(self._model_path).id + (f"@{self._model_path}" if self._model_path
+                                               else "")
+
+    def warmup(self) -> None:
+        """Load the MiniLM encoder now rather than on the first batch."""
+        self.encoder.warmup()
+
+
 _SHARED: Encoder | None = None
 
 

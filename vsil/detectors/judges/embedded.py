@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vsil.detectors._base import JudgeInput, Verdict
-from vsil.detectors._encoder import Encoder, shared_encoder
+from vsil.detectors._encoder import Encoder, UsesEncoder
 from vsil.detectors._lexicon import concept_names, find_concepts, lexicon_path
 from vsil.detectors._registry import register_detector
 
@@ -78,7 +78,7 @@ def _softmax(x: npt.NDArray[Any], w: F64, b: F64) -> F64:
     description="Offline judge: all-MiniLM-L6-v2 embeddings + logistic regression trained on "
     "vsil's own written data; text-side only (sees the image through image_text).",
 )
-class EmbeddedJudge:
+class EmbeddedJudge(UsesEncoder):
     """Offline text-side safety judge; see the module docstring."""
 
     name: ClassVar[str] = "embedded"
@@ -104,28 +104,11 @@ class EmbeddedJudge:
 
     # --- provenance -------------------------------------------------------------------------
     @property
-    def encoder(self) -> Encoder:
-        if self._encoder is None:
-            self._encoder = (Encoder(self._model_path) if self._model_path
-                             else shared_encoder())
-        return self._encoder
-
-    def _encoder_id(self) -> str:
-        if self._encoder is not None:
-            return self._encoder.id
-        return Encoder(self._model_path).id + (f"@{self._model_path}" if self._model_path
-                                               else "")
-
-    @property
     def thresholds(self) -> dict[str, float]:
         if self.threshold is not None:
             return {"text": self.threshold, "pair": self.threshold}
         t = self._meta["thresholds"]
         return {"text": float(t["text"]), "pair": float(t["pair"])}
-
-    def warmup(self) -> None:
-        """Load the MiniLM encoder now rather than on the first batch."""
-        self.encoder.warmup()
 
     @property
     def fingerprint(self) -> str:

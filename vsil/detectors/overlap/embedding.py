@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from vsil.detectors._base import Overlap, OverlapInput
-from vsil.detectors._encoder import Encoder, shared_encoder
+from vsil.detectors._encoder import Encoder, UsesEncoder
 from vsil.detectors._lexicon import lexicon_path, shared_concepts
 from vsil.detectors._registry import register_detector
 
@@ -23,7 +23,7 @@ VERSION = "1"
     description="max(0, cosine) of the all-MiniLM-L6-v2 embeddings of the query and the image "
     "text; concepts = risky lexicon concepts both mention.",
 )
-class EmbeddingOverlap:
+class EmbeddingOverlap(UsesEncoder):
     """``score = clip(cos(e(text), e(image_text)), 0, 1)`` with unit-norm MiniLM embeddings."""
 
     name: ClassVar[str] = "embedding"
@@ -32,22 +32,6 @@ class EmbeddingOverlap:
     def __init__(self, model: str | None = None, encoder: Encoder | None = None) -> None:
         self._model_path = model
         self._encoder = encoder
-
-    @property
-    def encoder(self) -> Encoder:
-        if self._encoder is None:
-            self._encoder = Encoder(self._model_path) if self._model_path else shared_encoder()
-        return self._encoder
-
-    def _encoder_id(self) -> str:
-        if self._encoder is not None:
-            return self._encoder.id
-        return Encoder(self._model_path).id + (f"@{self._model_path}" if self._model_path
-                                               else "")
-
-    def warmup(self) -> None:
-        """Load the MiniLM encoder now rather than on the first batch."""
-        self.encoder.warmup()
 
     @property
     def fingerprint(self) -> str:
