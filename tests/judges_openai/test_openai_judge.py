@@ -123,7 +123,8 @@ def test_request_bodies_images_and_no_system_prompt(srv: FaultServer) -> None:
     # the server really sees the image on J(T,I) and not on J(T)
     v_pair, v_text = j.judge([JudgeInput(ds[0].text, ref), JudgeInput(ds[0].text)])
     assert v_pair.unsafe is True and v_text.unsafe is False
-    assert [s.has_image for s in srv.state.seen] == [True, False]
+    # two concurrent requests: one with the image, one without, in whatever order they came
+    assert sorted(s.has_image for s in srv.state.seen) == [False, True]
 
 
 def test_llamaguard_preset_parses_codes() -> None:
