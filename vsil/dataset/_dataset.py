@@ -14,7 +14,7 @@ import pandas as pd
 
 from vsil.dataset._columns import ColumnMap
 from vsil.dataset._errors import DataError, RowError
-from vsil.dataset._images import ImageError, ImageRef, resolve_inside
+from vsil.dataset._images import ImageError, ImageRef, resolve_inside, resolve_path
 from vsil.dataset._sample import Sample
 
 OnError = Literal["raise", "skip", "keep"]
@@ -92,36 +92,57 @@ class Dataset:
         )
         return frame
 
-    def rows(self) -> list[dict[str, Any]]:
-        """The input rows of these samples as dicts (original columns where vsil has them)."""
-        if self.origin_kind in ("list", "records"):
-            return [dict(self.origin[p]) for p in self.positions]
-        if self.origin_kind == "dataframe":
-            return self.origin.iloc[self.positions].to_dict(orient="records")  # type: ignore[no-any-return]
-        if self.origin_kind == "hf":
-            return [dict(self.origin[p]) for p in self.positions]
-        return self.to_frame().to_dict(orient="records")  # type: ignore[return-value]
-
-    def select(self, keep: Sequence[bool]) -> Any:
-        """The input's own kind of object, restricted to samples where ``keep`` is True.
-
-        Rows skipped at load time are not in the result (they were not audited).
-        """
+    def _positions(self, keep: Sequence[bool], include_skipped: bool) -> list[int]:
         if len(keep) != len(self.samples):
             raise ValueError(f"mask has {len(keep)} entries for {len(self.samples)} samples")
-        rows = [p for p, k in zip(self.positions, keep, strict=False) if k]
+        rows = [p for p, k in zip(self.positions, keep, strict=True) if k]
+        if include_skipped and self.skipped:
+            if self.origin_kind == "dataset" or self.origin is None:
+                raise ValueError(
+                    f"{len(self.skipped)} rows of {self.name!r} were skipped at load and this "
+                    "dataset does not hold them; load it with on_error='keep' instead")
+            rows = sorted({*rows, *(e.position for e in self.skipped
+                                    if e.position is not None)})
+        return rows
+
+    def rows(self, keep: Sequence[bool] | None = None, *, include_skipped: bool = False
+             ) -> list[dict[str, Any]]:
+        """The input rows (original columns where vsil has them) of the samples where
+        ``keep`` is True (all by default), in input order; with ``include_skipped``, also the
+        rows skipped at load."""
+        if keep is None:
+            keep = [True] * len(self.samples)
+        pos = self._positions(keep, include_skipped)
+        if self.origin_kind in ("list", "records", "hf"):
+            return [dict(self.origin[p]) for p in pos]
+        if self.origin_kind == "dataframe":
+            return self.origin.iloc[pos].to_dict(orient="records")  # type: ignore[no-any-return]
+        records: list[dict[str, Any]] = self.to_frame().to_dict(  # type: ignore[assignment]
+            orient="records")
+        return [r for r, k in zip(records, keep, strict=True) if k]
+
+    def select(self, keep: Sequence[bool], *, include_skipped: bool = False) -> Any:
+        """The input's own kind of object, restricted to samples where ``keep`` is True.
+
+        Rows skipped at load are left out unless ``include_skipped`` (they were not audited).
+        """
+        rows = self._positions(keep, include_skipped)
         if self.origin_kind == "list":
             return [self.origin[p] for p in rows]
         if self.origin_kind == "dataframe":
             return self.origin.iloc[rows]
         if self.origin_kind == "hf":
             return self.origin.select(rows)
+        if self.origin_kind == "records":
+            by_pos = dict(zip(self.positions, self.samples, strict=True))
+            kept = [by_pos[p] for p in rows if p in by_pos]
+            origin = [self.origin[p] for p in rows]
+            return Dataset(samples=kept, origin=origin, origin_kind="records",
+                           positions=[i for i, p in enumerate(rows) if p in by_pos],
+                           name=self.name, root=self.root, info=dict(self.info))
         return Dataset(
-            samples=[s for s, k in zip(self.samples, keep, strict=False) if k],
-            origin=[self.origin[p] for p in rows] if self.origin_kind == "records" else None,
-            origin_kind="records" if self.origin_kind == "records" else "dataset",
-            name=self.name,
-            root=self.root,
+            samples=[s for s, k in zip(self.samples, keep, strict=True) if k],
+            origin=None, origin_kind="dataset", name=self.name, root=self.root,
             info=dict(self.info),
         )
 
@@ -154,11 +175,10 @@ def _image_ref(v: Any, root: Path | None, confine: bool) -> ImageRef | None:
     if hasattr(v, "convert") and hasattr(v, "size"):  # a PIL image
         return ImageRef(pil=v, label=str(getattr(v, "filename", "") or "<PIL image>"))
     if isinstance(v, str | Path):
-        if confine and root is not None:
-            return ImageRef.from_path(root, str(v))
         base = root if root is not None else Path.cwd()
-        p = Path(v)
-        return ImageRef(path=(p if p.is_absolute() else base / p).resolve(), label=str(v))
+        if confine:
+            return ImageRef.from_path(base, str(v))
+        return ImageRef(path=resolve_path(base, v), label=str(v))
     raise ImageError(f"unsupported image value of type {type(v).__name__}")
 
 
@@ -175,8 +195,13 @@ def build_dataset(
     on_error: OnError = "raise",
     info: dict[str, Any] | None = None,
     defaults: Mapping[str, Any] | None = None,
+    row_errors: Mapping[int, str] | None = None,
 ) -> Dataset:
-    """Validate rows into samples; collect every bad row; apply ``on_error``."""
+    """Validate rows into samples; collect every bad row; apply ``on_error``.
+
+    ``row_errors`` maps row positions to a reason found while reading the file (e.g. a JSONL
+    line that is not JSON); such a row is a bad row with that reason.
+    """
     if on_error not in ("raise", "skip", "keep"):
         raise ValueError(f"on_error must be 'raise', 'skip' or 'keep', not {on_error!r}")
     if root is not None:
@@ -187,10 +212,18 @@ def build_dataset(
     seen: dict[str, int] = {}
     used = columns.used
     defaults = dict(defaults or {})
+    row_errors = dict(row_errors or {})
     for pos, row in enumerate(rows):
         id_col = columns.get("id")
         raw_id = row.get(id_col) if id_col else None
         sid = _as_str(raw_id) or str(pos)
+        if pos in row_errors:
+            errors.append(RowError(id=sid, reason=row_errors[pos], position=pos))
+            if on_error == "keep":
+                samples.append(Sample(id=sid if sid not in seen else f"{sid}#row{pos}",
+                                      text="", load_error=row_errors[pos]))
+                positions.append(pos)
+            continue
         problems: list[str] = []
         text_v = row.get(columns.get("text") or "")
         text = "" if _is_missing(text_v) else str(text_v)
@@ -209,6 +242,9 @@ def build_dataset(
                     image.check()
             except ImageError as e:
                 problems.append(str(e))
+                image = None
+            except Exception as e:  # any other odd value is this row's problem, not the load's
+                problems.append(f"image: {type(e).__name__}: {e}"[:300])
                 image = None
         meta = {k: v for k, v in row.items() if k not in used}
         try:

@@ -28,7 +28,29 @@ def _read_text(path: Path) -> str:
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a data file, as dicts, in file order."""
+    """Rows of a data file, as dicts, in file order; DataError at the first bad row."""
+    rows, errors = read_rows_and_errors(path)
+    if errors:
+        pos = min(errors)
+        raise DataError(f"{path.parent}/{errors[pos]}")
+    return rows
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def read_rows_and_errors(path: Path) -> tuple[list[dict[str, Any]], dict[int, str]]:
+    """Rows of a data file, as dicts, in file order, and the rows that could not be read.
+
+    A JSONL line that is not a JSON object (invalid, nested too deeply, not an object) is
+    still a row (an empty dict) and its position maps to the reason in the second value, so
+    the caller reports it as that row's load error. Lines are split on newlines only: U+2028,
+    U+0085 and other Unicode line breaks inside strings are data.
+    """
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise DataError(
@@ -38,9 +60,11 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         raise DataError(f"data file not found: {path}")
     if kind == "json":
         try:
-            data = json.loads(_read_text(path))
+            data = _loads(_read_text(path))
         except json.JSONDecodeError as e:
             raise DataError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from e
+        except ValueError as e:
+            raise DataError(f"{path}: invalid JSON: {e}") from e
         if isinstance(data, dict):
             # {"data": [...]} or {id: {...}, ...}
             lists = [v for v in data.values() if isinstance(v, list)]
@@ -50,20 +74,27 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
                 data = [{"id": k, **v} if "id" not in v else dict(v) for k, v in data.items()]
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise DataError(f"{path}: expected a JSON list of objects")
-        return data
+        return data, {}
     if kind == "jsonl":
         rows: list[dict[str, Any]] = []
-        for n, line in enumerate(_read_text(path).splitlines(), 1):
+        errors: dict[int, str] = {}
+        for n, line in enumerate(_read_text(path).split("\n"), 1):
+            line = line.rstrip("\r")
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = _loads(line)
             except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{n}: invalid JSON: {e.msg}") from e
+                errors[len(rows)] = f"{path.name}:{n}: invalid JSON: {e.msg} (column {e.colno})"
+                obj = {}
+            except ValueError as e:
+                errors[len(rows)] = f"{path.name}:{n}: invalid JSON: {e}"
+                obj = {}
             if not isinstance(obj, dict):
-                raise DataError(f"{path}:{n}: expected a JSON object per line")
+                errors[len(rows)] = f"{path.name}:{n}: expected a JSON object per line"
+                obj = {}
             rows.append(obj)
-        return rows
+        return rows, errors
     if kind == "csv":
         import io
 
@@ -73,12 +104,12 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
             raise DataError(f"{path}: malformed CSV: {e}") from e
         except pd.errors.EmptyDataError as e:
             raise DataError(f"dataset {path.name!r} is empty") from e
-        return df.to_dict(orient="records")  # type: ignore[return-value]
+        return df.to_dict(orient="records"), {}  # type: ignore[return-value]
     try:
         df = pd.read_parquet(path)
     except Exception as e:
         raise DataError(f"{path}: cannot read Parquet: {e}") from e
-    return df.to_dict(orient="records")  # type: ignore[return-value]
+    return df.to_dict(orient="records"), {}  # type: ignore[return-value]
 
 
 def imagefolder_metadata(root: Path) -> Path | None:

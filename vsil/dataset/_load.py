@@ -12,7 +12,7 @@ import pandas as pd
 from vsil.dataset._columns import map_columns
 from vsil.dataset._dataset import Dataset, OnError, build_dataset
 from vsil.dataset._errors import DataError
-from vsil.dataset._files import imagefolder_metadata, read_rows
+from vsil.dataset._files import imagefolder_metadata, read_rows_and_errors
 from vsil.dataset._registry import call_loader, get_loader
 
 _FIELD_ARGS = ("id", "text", "image", "image_text", "category", "sub_category", "source")
@@ -40,6 +40,7 @@ def load(
     on_error: OnError | None = None,
     check_images: bool = True,
     name: str | None = None,
+    confine_images: bool = True,
     **loader_kwargs: Any,
 ) -> Dataset:
     """Load a dataset from anything vsil understands.
@@ -51,8 +52,14 @@ def load(
             registered loader such as ``"vlsbench"`` (see ``vsil datasets``); or a Dataset.
         text, image, image_text, id, category, sub_category, source: explicit column names;
             they win over the common names vsil recognises.
-        image_root: directory image paths are relative to. Defaults to the data file's
-            folder; images are never followed outside it.
+        image_root: directory image paths are relative to, and the only place images are
+            read from. Defaults to the data file's folder for files, and to the current
+            working directory for in-memory data (lists, DataFrames, HF Datasets): a path
+            with ``../``, an absolute path or a symlink that leads outside it is that row's
+            load error, so a dataset cannot make vsil read (or send to an HTTP judge) any
+            file it likes.
+        confine_images: set False to follow image paths anywhere (only for data you
+            trust).
         on_error: ``"raise"`` (the default, except where a named loader documents
             another) raises one DataError listing every bad row;
             ``"skip"`` leaves bad rows out and records them in ``Dataset.skipped``;
@@ -73,12 +80,18 @@ def load(
                          sub_category=sub_category, source=source).items()
         if v is not None
     }
-    common: dict[str, Any] = dict(on_error=on_error or "raise", check_images=check_images)
+    common: dict[str, Any] = dict(on_error=on_error or "raise", check_images=check_images,
+                                  confine_images=confine_images)
     root = Path(image_root) if image_root is not None else None
 
-    if isinstance(data, str) and not Path(data).exists() and get_loader(data) is not None:
+    if isinstance(data, str) and not _exists(data) and get_loader(data) is not None:
         info = get_loader(data)
         assert info is not None
+        if overrides or name is not None or not confine_images:
+            given = [*(f"{k}=" for k in overrides), *(["name="] if name is not None else []),
+                     *(["confine_images="] if not confine_images else [])]
+            raise TypeError(f"load({data!r}): {', '.join(given)} do not apply to a named "
+                            "dataset (its loader maps its own columns)")
         kw = dict(loader_kwargs)
         if image_root is not None and "root" not in kw:
             kw["root"] = image_root
@@ -90,6 +103,8 @@ def load(
 
     if isinstance(data, str | os.PathLike):
         path = Path(data)
+        if not _exists(str(data)):
+            raise DataError(f"no such file or dataset: {str(data)[:200]!r} (see `vsil datasets`)")
         if path.is_dir():
             meta = imagefolder_metadata(path)
             if meta is None:
@@ -98,15 +113,13 @@ def load(
                     "(HF imagefolder layout) and is not a named dataset"
                 )
             path, root = meta, root or path
-        elif not path.exists():
-            raise DataError(f"no such file or dataset: {str(data)!r} (see `vsil datasets`)")
-        rows = read_rows(path)
+        rows, bad_lines = read_rows_and_errors(path)
         if not rows:
             raise DataError(f"dataset {path.name!r} is empty")
         cols = map_columns(_all_keys(rows), overrides)
         return build_dataset(rows, cols, name=name or path.stem, root=root or path.parent,
-                             confine_images=True, origin=rows, origin_kind="records",
-                             info={"path": str(path)}, **common)
+                             origin=rows, origin_kind="records", info={"path": str(path)},
+                             row_errors=bad_lines, **common)
 
     if _is_ray_dataset(data):
         # a Ray Dataset is collected to pandas here; vsil.audit(ray_ds) streams it on Ray
@@ -117,8 +130,7 @@ def load(
             raise DataError("dataset 'data' is empty (DataFrame has no rows)")
         cols = map_columns([str(c) for c in data.columns], overrides)
         records = [{str(k): v for k, v in r.items()} for r in data.to_dict(orient="records")]
-        return build_dataset(records, cols, name=name or "dataframe", root=root,
-                             confine_images=root is not None, origin=data,
+        return build_dataset(records, cols, name=name or "dataframe", root=root, origin=data,
                              origin_kind="dataframe", **common)
 
     if _is_hf_dataset(data):
@@ -132,8 +144,7 @@ def load(
 
             view = data.cast_column(img_col, HFImage(decode=False))
         return build_dataset(iter(view), cols, name=name or "hf_dataset", root=root,
-                             confine_images=root is not None, origin=data, origin_kind="hf",
-                             **common)
+                             origin=data, origin_kind="hf", **common)
 
     if isinstance(data, list):
         if not data:
@@ -142,14 +153,20 @@ def load(
         if bad:
             raise DataError(f"list items must be dicts; items {bad[:10]} are not")
         cols = map_columns(_all_keys(data), overrides)
-        return build_dataset(data, cols, name=name or "records", root=root,
-                             confine_images=root is not None, origin=data, origin_kind="list",
-                             **common)
+        return build_dataset(data, cols, name=name or "records", root=root, origin=data,
+                             origin_kind="list", **common)
 
     raise TypeError(
         f"cannot load {type(data).__name__}: pass a list of dicts, a DataFrame, an HF Dataset, "
         "a file path, an imagefolder directory or a dataset name"
     )
+
+
+def _exists(data: str) -> bool:
+    try:
+        return Path(data).exists()
+    except (OSError, ValueError):  # a NUL byte, a name too long: not a file
+        return False
 
 
 def _all_keys(rows: list[Any]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -70,7 +71,22 @@ def list_loaders() -> list[LoaderInfo]:
     return sorted(seen.values(), key=lambda i: i.name)
 
 
+def loader_parameters(info: LoaderInfo) -> list[str]:
+    """The keyword arguments a named loader accepts."""
+    sig = inspect.signature(info.fn)
+    return [p.name for p in sig.parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
 def call_loader(info: LoaderInfo, **kwargs: Any) -> Dataset:
+    """Run a named loader; unknown arguments are rejected by name (never ignored)."""
+    accepted = loader_parameters(info)
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"load({info.name!r}) got unknown argument{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(u) for u in unknown)}; it accepts "
+            f"{', '.join(a for a in accepted if a != 'check_images')}")
     variant = kwargs.get("variant")
     if variant is not None and info.variants and variant not in info.variants:
         from vsil.dataset._errors import DataError

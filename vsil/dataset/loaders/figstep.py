@@ -71,7 +71,6 @@ def load_figstep(
     hf: bool = False,
     on_error: OnError = "raise",
     check_images: bool = True,
-    **_: Any,
 ) -> Dataset:
     """Load SafeBench (or SafeBench-Tiny) from a local FigStep checkout."""
     v = check_choice(NAME, "variant", variant, VARIANTS, "figstep")

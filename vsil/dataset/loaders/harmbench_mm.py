@@ -55,7 +55,6 @@ def load_harmbench_mm(
     hf: bool = False,
     on_error: OnError = "raise",
     check_images: bool = True,
-    **_: Any,
 ) -> Dataset:
     """Load HarmBench's multimodal behaviours from a local checkout."""
     base, _hub = resolve_root(NAME, root, hf, None, None, LAYOUT)

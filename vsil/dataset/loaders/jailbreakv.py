@@ -71,7 +71,6 @@ def load_jailbreakv(
     hf: bool = False,
     on_error: OnError = "raise",
     check_images: bool = True,
-    **_: Any,
 ) -> Dataset:
     """Load JailBreakV-28K (full or mini) from a local copy or the hub."""
     v = check_choice(NAME, "variant", variant, VARIANTS, "jailbreak_query")

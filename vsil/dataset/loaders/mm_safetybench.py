@@ -70,7 +70,6 @@ def load_mm_safetybench(
     hf: bool = False,
     on_error: OnError = "raise",
     check_images: bool = True,
-    **_: Any,
 ) -> Dataset:
     """Load MM-SafetyBench from a local checkout with its images."""
     v = check_choice(NAME, "variant", variant, VARIANTS, "sd_typo")

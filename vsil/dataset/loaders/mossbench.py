@@ -62,7 +62,6 @@ def load_mossbench(
     hf: bool = False,
     on_error: OnError = "raise",
     check_images: bool = True,
-    **_: Any,
 ) -> Dataset:
     """Load MOSSBench's benign or contrast set from a local checkout."""
     sub = check_choice(NAME, "subset", subset, tuple(SUBSETS), "benign")

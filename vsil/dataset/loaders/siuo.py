@@ -53,7 +53,6 @@ def load_siuo(
     hf: bool = False,
     on_error: OnError = "raise",
     check_images: bool = True,
-    **_: Any,
 ) -> Dataset:
     """Load SIUO's generation track from a local copy (or the hub snapshot when online)."""
     base, _hub = resolve_root(NAME, root, hf, HF_ID, ["*.json", "data/*.json"], LAYOUT)

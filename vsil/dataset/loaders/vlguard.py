@@ -1,9 +1,11 @@
 """VLGuard (Zong et al., arXiv 2402.02207): safety fine-tuning and test pairs.
 
-Layout (HF dataset ``ys-zong/VLGuard``, gated; MIT per its card)::
+Layouts (HF dataset ``ys-zong/VLGuard``, gated; MIT per its card; or a clone of the GitHub
+repository ``ys-zong/VLGuard``, which keeps the same files under ``data/``)::
 
-    ROOT/test.json, ROOT/train.json       lists of images
+    ROOT/test.json, ROOT/train.json       lists of images           (hub)
     ROOT/test/<image>, ROOT/train/<image> the unzipped test.zip / train.zip
+    ROOT/data/test.json, ROOT/data/test/<image> ...                 (GitHub clone)
 
 Each entry: ``id``, ``image`` (relative path, e.g. ``bad_ads/x.png``), ``safe`` (bool),
 ``harmful_category`` and ``harmful_subcategory`` (unsafe images), and ``instr-resp``: a list
@@ -50,7 +52,8 @@ SUBSETS = ("unsafes", "safe_unsafes", "safe_safes")
 INSTRUCTION_KEYS = ("instruction", "unsafe_instruction", "safe_instruction")
 KEYS = ("id", "image", "safe", "harmful_category", "harmful_subcategory", "instr-resp")
 LAYOUT = ("the VLGuard hub layout: ROOT/test.json (or train.json) with the images unzipped "
-          "into ROOT/test/ (or ROOT/train/)")
+          "into ROOT/test/ (or ROOT/train/), or a clone of the GitHub repository: "
+          "ROOT/data/test.json with the images in ROOT/data/test/")
 
 
 @register_loader(
@@ -71,13 +74,12 @@ def load_vlguard(
     hf: bool = False,
     on_error: OnError = "raise",
     check_images: bool = True,
-    **_: Any,
 ) -> Dataset:
     """Load VLGuard's test (or train) split from a local copy or the hub."""
     sp = check_choice(NAME, "split", split, SPLITS, "test")
     only = check_choice(NAME, "subset", subset, SUBSETS, "") if subset is not None else None
     base, _hub = resolve_root(NAME, root, hf, HF_ID, [f"{sp}.json"], LAYOUT)
-    path = locate(NAME, base, [f"{sp}.json"], LAYOUT)
+    path = locate(NAME, base, [f"{sp}.json", f"data/{sp}.json"], LAYOUT)
     rows = read_rows(path)
     require_fields(NAME, path, rows, ("id", "image", "safe", "instr-resp"), KEYS)
     records: list[dict[str, Any]] = []
@@ -110,7 +112,7 @@ def load_vlguard(
             })
     if not records:
         raise DataError(f"{NAME}: no sample in {path} for subset {only!r}")
-    img_base = _image_base(base, sp)
+    img_base = _image_base(path.parent, sp)
     images = any_image_present(img_base, [r["image"] for r in records])
     return finish(records, name=NAME, image_root=img_base, images=images, on_error=on_error,
                   check_images=check_images,

@@ -65,7 +65,6 @@ def load_vlsafe(
     hf: bool = False,
     on_error: OnError = "raise",
     check_images: bool = True,
-    **_: Any,
 ) -> Dataset:
     """Load VLSafe from a local copy (or the hub's ``VLSafe/*.jsonl`` when online)."""
     sp = check_choice(NAME, "split", split, tuple(SPLITS), "examine")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from vsil.dataset._columns import ColumnMap
 from vsil.dataset._dataset import Dataset, OnError, build_dataset
@@ -58,7 +57,6 @@ def load_vlsbench(
     hf: bool = False,
     on_error: OnError = "keep",
     check_images: bool = True,
-    **_: Any,
 ) -> Dataset:
     """Load VLSBench from a local root, the embedded copy (``root=None``), or the HF hub."""
     if hf:
