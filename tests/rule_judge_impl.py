@@ -41,9 +41,9 @@ class RuleJudge:
             self.calls += 1
             full = x.text + (" " + x.image_text if x.image_text else "")
             if self.fail_on in full:
-                out.append(Verdict.failed("scripted failure", transient=True))  # like HTTP 500
+                out.append(Verdict.failed("scripted failure", "transient"))  # like HTTP 500
             elif "GARBLE" in full:
-                out.append(Verdict.failed("unparseable reply", raw="?!"))
+                out.append(Verdict.failed("unparseable reply", "parse", raw="?!"))
             elif self.refuse_on in full:
                 out.append(Verdict(unsafe=None, refused=True, raw="I cannot help"))
             else:

@@ -27,6 +27,7 @@ from vsil.audit.audit import _sample_frame
 from vsil.audit.metrics import figures
 from vsil.dataset import Dataset, ImageRef
 from vsil.detectors import Description, JudgeInput, Verdict
+from vsil.runtime.failures import DetectorUnavailable
 
 ray = pytest.importorskip("ray")
 
@@ -222,6 +223,28 @@ def test_actors_load_models_before_their_first_batch(tmp_path: Path) -> None:
                        options=RayOptions(batch_size=4, concurrency={"audit": 2}))
     assert all("warm=False" in v.evidence for v in broken.pair)
     assert [v.unsafe for v in broken.pair] == [v.unsafe for v in out.pair]
+    # ... but the failed warmup is not hidden: every actor's failure is reported
+    assert broken.warnings and all("model file missing" in w for w in broken.warnings)
+    assert all(w.startswith("warmup of rule failed on ") for w in broken.warnings)
+    assert not out.warnings
+
+
+class UnloadableJudge(WarmingJudge):
+    """A model that cannot be loaded at all: warmup and first use both fail."""
+
+    def warmup(self) -> None:
+        raise DetectorUnavailable("judge rule: model weights.bin could not be loaded")
+
+    def judge(self, inputs: Sequence[JudgeInput]) -> list[Verdict]:
+        self.warmup()
+        return []
+
+
+def test_an_unloadable_model_stops_the_ray_run_with_its_reason(tmp_path: Path) -> None:
+    ds = vsil.load([{"id": str(i), "text": f"q{i}"} for i in range(8)])
+    with pytest.raises(DetectorUnavailable, match=r"weights\.bin could not be loaded"):
+        audit_ray(ds, UnloadableJudge(), None, (), False, tmp_path / "c.sqlite",
+                  options=RayOptions(batch_size=4, concurrency={"audit": 1}))
 
 
 def test_cli_audit_on_ray_matches_the_local_cli(tmp_path: Path) -> None:

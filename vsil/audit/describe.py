@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from vsil.audit.runner import run_detector
 from vsil.dataset import Dataset, ImageRef
 from vsil.detectors import Description, create
-from vsil.runtime.batched import RunStats, run_cached
+from vsil.runtime.batched import RunStats
 from vsil.runtime.cache import Cache, content_key
+from vsil.runtime.failures import FailureKind
 
 DEFAULT_DESCRIBERS: tuple[str, ...] = ("ocr",)
 
@@ -26,10 +28,6 @@ class Described:
     extra: list[dict[str, Any]]
     detectors: list[Any] = field(default_factory=list)
     stats: list[RunStats] = field(default_factory=list)
-
-
-def _sha(image: ImageRef | None) -> str | None:
-    return image.sha256 if image is not None else None
 
 
 def _resolve(describe: bool | str | Sequence[Any] | None) -> tuple[list[Any], bool]:
@@ -45,13 +43,9 @@ def _resolve(describe: bool | str | Sequence[Any] | None) -> tuple[list[Any], bo
     return list(describe), True
 
 
-def _cacheable(out: dict[str, Any]) -> bool:
-    """Failed descriptions (unreadable image, endpoint outage) are not cached: a re-run retries."""
-    return not out.get("error")
-
-
 def describe_images(ds: Dataset, describe: bool | str | Sequence[Any] | None, cache: Cache,
-                    *, show_progress: bool | None = None) -> Described:
+                    *, show_progress: bool | None = None, retry_errors: bool = False
+                    ) -> Described:
     """Fill ``image_text`` for the samples ``describe`` selects (see the module docstring)."""
     specs, force = _resolve(describe)
     images = [s.image if s.load_error is None else None for s in ds]
@@ -62,7 +56,8 @@ def describe_images(ds: Dataset, describe: bool | str | Sequence[Any] | None, ca
         dets = [_create(spec, describe) for spec in specs]
     stats: list[RunStats] = []
     texts, sources, extra = describe_rows(images, texts, dets, force, cache, stats,
-                                          show_progress=show_progress)
+                                          show_progress=show_progress,
+                                          retry_errors=retry_errors)
     return Described(texts, sources, extra, detectors=[d for d, _ in dets if d is not None],
                      stats=stats)
 
@@ -81,6 +76,7 @@ def _create(spec: Any, describe: Any) -> tuple[Any, str | None]:
 def describe_rows(images: list[ImageRef | None], texts: list[str | None],
                   dets: list[tuple[Any, str | None]], force: bool, cache: Cache,
                   stats: list[RunStats], *, show_progress: bool | None = False,
+                  retry_errors: bool = False,
                   ) -> tuple[list[str | None], list[str | None], list[dict[str, Any]]]:
     """Image texts, their sources and per-row extras for one list of rows.
 
@@ -100,16 +96,17 @@ def describe_rows(images: list[ImageRef | None], texts: list[str | None],
                 if not texts[i]:
                     extra[i]["describe_error"] = err
             continue
-        keys = [content_key(_sha(images[i])) for i in targets]
+        def fail(err: str, kind: FailureKind, det: Any = det) -> dict[str, Any]:
+            return Description(text=None, source=det.name, error=err, failure=kind).to_json()
 
-        def compute(idx: list[int], det: Any = det) -> list[dict[str, Any]]:
-            return [d.to_json() for d in det.describe([images[targets[j]] for j in idx])]
+        def call(ims: list[Any], det: Any = det) -> list[dict[str, Any]]:
+            return [d.to_json() for d in det.describe(ims)]
 
-        outs, st = run_cached(f"describer:{det.fingerprint}", keys, compute, cache,
-                              batch_size=getattr(det, "batch_size", 16),
-                              desc=f"describe ({det.name})", show_progress=show_progress,
-                              cacheable=_cacheable)
-        stats.append(st)
+        outs = run_detector(
+            f"describer:{det.fingerprint}", [images[i] for i in targets],
+            lambda im: content_key(im.sha256), call, fail, cache, stats,
+            desc=f"describe ({det.name})", batch_size=getattr(det, "batch_size", 16),
+            show_progress=show_progress, retry_errors=retry_errors)
         for i, o in zip(targets, outs, strict=True):
             d = Description.from_json(o)
             extra[i].setdefault("descriptions", []).append(d.to_json())

@@ -19,6 +19,8 @@ class AuditOutputs:
     ``pair_judge``, ``text_judge`` and ``scorers`` are driver-side instances, for provenance.
     ``judge_usage``: the HTTP judges' counters (requests, retries, tokens, cost).
     ``span_s`` and ``parquet_dir`` are set by the Ray engine.
+    ``warnings``: what went wrong without failing a sample (e.g. a detector whose warmup
+    failed in a Ray actor); shown in the summary line and kept in the provenance.
     """
 
     described: Described
@@ -33,3 +35,4 @@ class AuditOutputs:
     parquet_dir: str | None = None
     span_s: float = 0.0
     judge_usage: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)

@@ -19,11 +19,11 @@ read back from the Parquet files. See docs/scale.md.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import pickle
+import re
 import shutil
 import tempfile
 import time
@@ -41,6 +41,12 @@ from vsil.detectors import JudgeInput, Overlap, OverlapInput, Verdict, create
 from vsil.detectors._base import warm_up
 from vsil.runtime.batched import RunStats
 from vsil.runtime.cache import Cache, NullCache, default_cache_dir, open_cache
+from vsil.runtime.failures import (
+    DetectorUnavailable,
+    EndpointUnavailable,
+    Unavailable,
+    describe_exception,
+)
 
 RAY_EXTRA = "the Ray engine needs Ray Data: pip install 'vsil[ray]'"
 FUSED = "audit"
@@ -142,7 +148,8 @@ class _Worker:
     """
 
     def __init__(self, roles: list[tuple[str, Any]], cache_path: str | None,
-                 torch_threads: int | None = None, sink: str | None = None) -> None:
+                 torch_threads: int | None = None, sink: str | None = None,
+                 retry_errors: bool = False) -> None:
         self.worker = f"{os.uname().nodename}:{os.getpid()}"
         self.sink: tuple[Any, str] | None = None  # (file system, directory) of the last pool
         if sink is not None:
@@ -150,6 +157,8 @@ class _Worker:
 
             self.sink = pafs.FileSystem.from_uri(sink)
         self.batches = 0
+        self.retry_errors = retry_errors
+        self.warmup_errors: list[str] = []
         if torch_threads:
             import torch
 
@@ -174,9 +183,15 @@ class _Worker:
                 name, spec = payload
                 self.roles.append((role, (name, build(spec))))
         for det in built.values():
-            # a model that fails to load fails its inputs on first use, as in one process
-            with contextlib.suppress(Exception):
+            # a warmup that fails is reported (on the first row of every batch, and by the
+            # driver); the detector still gets its first use, which fails as in one process
+            # (never cached) or raises `DetectorUnavailable`
+            try:
                 warm_up(det)
+            except Exception as e:
+                self.warmup_errors.append(
+                    f"warmup of {getattr(det, 'name', type(det).__name__)} failed on "
+                    f"{self.worker}: {describe_exception(e)}")
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         from vsil.audit.audit import _run_judge, _run_overlap
@@ -191,7 +206,8 @@ class _Worker:
             if role == "describe":
                 dets, force = payload
                 image_text, source, extra = describe_rows(images, image_text, dets, force,
-                                                           self.store, stats)
+                                                           self.store, stats,
+                                                           retry_errors=self.retry_errors)
                 out["image_text"] = image_text
                 out["image_text_source"] = source
                 out["_describe"] = [_dumps(x) for x in extra]
@@ -202,7 +218,8 @@ class _Worker:
                        if role == "pair" else [JudgeInput(t) for t in texts])
                 label = "J(T,I)" if role == "pair" else "J(T)"
                 before = _usage_of(payload)
-                vs = _run_judge(payload, ins, self.store, stats, label, False)
+                vs = _run_judge(payload, ins, self.store, stats, label, False,
+                                self.retry_errors)
                 usage = {k: v - before.get(k, 0) for k, v in _usage_of(payload).items()}
                 out[f"_usage:{role}"] = [_dumps(usage)] + ["{}"] * (len(out) - 1)
                 out[f"{role}_unsafe"] = [v.unsafe for v in vs]
@@ -213,7 +230,7 @@ class _Worker:
                 name, scorer = payload
                 oins = [OverlapInput(t, im, it) for t, im, it in zip(texts, images, image_text,
                                                                     strict=True)]
-                ovs = _run_overlap(scorer, oins, self.store, stats, False)
+                ovs = _run_overlap(scorer, oins, self.store, stats, False, self.retry_errors)
                 out[f"overlap_{name}"] = [o.score for o in ovs]
                 out[f"_overlap_{name}"] = [_dumps(o.to_json()) for o in ovs]
                 col = f"overlap_{name}"
@@ -223,6 +240,12 @@ class _Worker:
                 if len(out):
                     vals[0] = sum(getattr(s, attr) for s in stats)
                 out[f"{stat}:{col}"] = vals
+        warn = out["_warnings"] if "_warnings" in out else pd.Series([""] * len(out),
+                                                                      index=out.index)
+        if len(out) and self.warmup_errors:
+            first = [w for w in str(warn.iat[0]).split("\n") if w]
+            warn.iat[0] = "\n".join(dict.fromkeys(first + self.warmup_errors))
+        out["_warnings"] = warn
         if "_batch_start" not in out:
             out["_batch_start"] = started
         out["_batch_end"] = time.time()
@@ -360,6 +383,7 @@ def audit_ray(
     *,
     judge_options: Mapping[str, Any] | None = None,
     options: RayOptions | None = None,
+    retry_errors: bool = False,
 ) -> RayOutputs:
     """Compute the per-sample outputs of `vsil.audit` on Ray Data.
 
@@ -419,8 +443,14 @@ def audit_ray(
 
     out_dir, temporary = _fresh_dir(opt.parquet_dir)
     try:
-        frame = _run_pipeline(ds, rows, described.image_text, roles, _cache_path(cache), opt,
-                              out_dir)
+        try:
+            frame = _run_pipeline(ds, rows, described.image_text, roles, _cache_path(cache),
+                                  opt, out_dir, retry_errors)
+        except Exception as e:
+            cause = _unavailable(e)
+            if cause is None:
+                raise
+            raise type(cause)(str(cause)) from e
         result = _collect(frame, rows, described, names, bool(describers))
     finally:
         if temporary:
@@ -430,9 +460,38 @@ def audit_ray(
     return result
 
 
+_UNAVAILABLE_LINE = re.compile(
+    r"(?:^|[\s.])(DetectorUnavailable|EndpointUnavailable|ModelUnavailableError|"
+    r"ClipWeightsUnavailable): (.+)$", re.MULTILINE)
+
+
+def _unavailable(e: BaseException) -> Unavailable | None:
+    """The `Unavailable` error behind a Ray failure. Ray Data passes an actor's exception on
+    as text (its traceback inside a ``UserCodeException``), so the text is read too."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [e]
+    texts: list[str] = []
+    while todo:
+        x = todo.pop()
+        if x is None or id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, Unavailable):
+            return x
+        texts.append(str(x))
+        todo += [x.__cause__, x.__context__, getattr(x, "cause", None)]
+    for text in texts:
+        found = _UNAVAILABLE_LINE.findall(text)
+        if found:
+            kind, message = found[-1]
+            cls = EndpointUnavailable if kind == "EndpointUnavailable" else DetectorUnavailable
+            return cls(message.strip())
+    return None
+
+
 def _run_pipeline(ds: Dataset, rows: list[int], image_text: list[str | None],
                   roles: list[tuple[str, str, Any]], cache_path: str | None, opt: RayOptions,
-                  out_dir: str) -> pd.DataFrame:
+                  out_dir: str, retry_errors: bool = False) -> pd.DataFrame:
     if not rows:
         empty: pd.DataFrame = pd.DataFrame()
         return empty
@@ -470,7 +529,8 @@ def _run_pipeline(ds: Dataset, rows: list[int], image_text: list[str | None],
             _Worker, batch_size=None, batch_format="pandas",
             fn_constructor_kwargs={"roles": pool_roles, "cache_path": cache_path,
                                    "torch_threads": opt.torch_threads,
-                                   "sink": out_dir if k == len(plans) - 1 else None},
+                                   "sink": out_dir if k == len(plans) - 1 else None,
+                                   "retry_errors": retry_errors},
             compute=ray.data.ActorPoolStrategy(size=n),
             num_cpus=cpus, num_gpus=gpus or None,
         )
@@ -514,10 +574,12 @@ def _collect(frame: pd.DataFrame, rows: list[int], described: Described, names: 
             described.source[i] = _opt_str(frame["image_text_source"].iat[j])
             described.extra[i] = json.loads(str(frame["_describe"].iat[j]))
         described.stats = stats[:1]
+    warnings = list(dict.fromkeys(
+        w for blob in frame["_warnings"] for w in str(blob).split("\n") if w))
     pair = [Verdict.from_json(json.loads(x)) for x in frame["_pair"]]
     text = [Verdict.from_json(json.loads(x)) for x in frame["_text"]]
     overlaps = {n: [Overlap.from_json(json.loads(x)) for x in frame[f"_overlap_{n}"]]
                 for n in names}
     return RayOutputs(described=described, rows=rows, pair=pair, text=text, overlaps=overlaps,
                       stats=stats, pair_judge=None, text_judge=None, scorers=[], span_s=span,
-                      judge_usage=usage)
+                      judge_usage=usage, warnings=warnings)

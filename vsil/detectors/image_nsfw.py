@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Literal
 
 from vsil.detectors._base import Overlap, OverlapInput
 from vsil.detectors._registry import register_detector
+from vsil.runtime.failures import describe_exception
 
 NSFW_CATEGORY = "Erotic"
 DEFAULT_THRESHOLD = 0.5
@@ -140,7 +141,7 @@ class NSFWOverlap:
                     try:
                         preds.append(self._clf.classify(pils[k]))
                     except Exception as e:
-                        preds.append(f"nsfw: {type(e).__name__}: {e}")
+                        preds.append(f"nsfw: {describe_exception(e)}")
             for k, pred in zip(keys, preds, strict=True):
                 if isinstance(pred, str):
                     for i in todo[k]:
@@ -162,8 +163,9 @@ class NSFWOverlap:
             p = probs.get(i)
             if p is None:  # no pixels (text-only sample): the signal is silent
                 out.append(Overlap(score=None))
-            elif isinstance(p, str):
-                out.append(Overlap(score=None, error=p))
+            elif isinstance(p, str):  # an unreadable image, or the classifier failed on it
+                out.append(Overlap(score=None, error=p,
+                                   failure="input" if p.startswith("image:") else "environment"))
             else:
                 out.append(nsfw_overlap(p, sexual_terms(x.text), self.threshold))
         return out

@@ -28,6 +28,7 @@ def run_cached(
     desc: str = "",
     show_progress: bool | None = None,
     cacheable: Callable[[dict[str, Any]], bool] | None = None,
+    reuse: Callable[[dict[str, Any]], bool] | None = None,
 ) -> tuple[list[dict[str, Any]], RunStats]:
     """Outputs for every key, in order: cached ones read back, the rest computed.
 
@@ -35,12 +36,16 @@ def run_cached(
     one JSON-able dict per index. Each computed batch is written to the cache before the next
     starts, so an interruption loses at most one batch. Outputs for which ``cacheable``
     returns False (e.g. transient failures) are returned but not stored, so a re-run retries
-    them.
+    them. A cached output is used only when ``reuse`` accepts it (default: ``cacheable``);
+    the others are computed again.
     """
     first: dict[str, int] = {}
     for i, k in enumerate(keys):
         first.setdefault(k, i)
+    accept = reuse or cacheable
     found = cache.get_many(ns, first)
+    if accept is not None:
+        found = {k: v for k, v in found.items() if accept(v)}
     missing = [i for k, i in first.items() if k not in found]
     stats = RunStats(total=len(keys), unique=len(first), cache_hits=len(found),
                      computed=len(missing))

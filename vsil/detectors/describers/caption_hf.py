@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal
 from vsil.dataset import ImageRef
 from vsil.detectors._base import Description
 from vsil.detectors._registry import register_detector
+from vsil.runtime.failures import classify_exception, describe_exception
 
 DEFAULT_MODEL = "Salesforce/blip-image-captioning-large"
 VERSION = "1"
@@ -147,7 +148,8 @@ class HFCaptioner:
                 pils.append(ref.open())
                 where.append(i)
             except Exception as e:
-                out[i] = Description(text=None, source=self.name, error=f"image: {e}")
+                out[i] = Description(text=None, source=self.name, error=f"image: {e}",
+                                     failure="input")
         for s in range(0, len(pils), self.batch_size):
             chunk = where[s:s + self.batch_size]
             try:
@@ -155,7 +157,8 @@ class HFCaptioner:
             except Exception as e:
                 for i in chunk:
                     out[i] = Description(text=None, source=self.name,
-                                         error=f"caption: {type(e).__name__}: {e}")
+                                         error=f"caption: {describe_exception(e)}",
+                                         failure=classify_exception(e))
                 continue
             for i, cap in zip(chunk, caps, strict=True):
                 out[i] = Description(text=cap, source=self.name,

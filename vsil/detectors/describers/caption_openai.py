@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Literal
 from vsil.dataset import ImageRef
 from vsil.detectors._base import Description
 from vsil.detectors._registry import register_detector
+from vsil.runtime.replies import failure_of, reply_of
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_PROMPT = (
@@ -168,24 +169,30 @@ class OpenAICaptioner:
                 bodies.append(self.request_body(ref))
                 where.append(i)
             except Exception as e:
-                out[i] = Description(text=None, source=self.name, error=f"image: {e}")
+                out[i] = Description(text=None, source=self.name, error=f"image: {e}",
+                                     failure="input")
         results = self._runtime.chat(bodies, desc=f"caption {self.model}") if bodies else []
         for i, r in zip(where, results, strict=True):
             if not r.ok:
                 out[i] = Description(text=None, source=self.name,
-                                     error=f"{r.kind}: {r.error}")
+                                     error=f"{r.kind}: {r.error}", failure=failure_of(r))
                 continue
-            assert r.response is not None
-            choice = r.response["choices"][0]
-            content = (choice.get("message") or {}).get("content")
-            if isinstance(content, list):  # some servers return content parts
-                content = " ".join(str(p.get("text", "")) for p in content
-                                   if isinstance(p, dict))
-            if not isinstance(content, str) or not content.strip():
+            rep = reply_of(r.response)
+            if rep.problem is not None:
                 out[i] = Description(text=None, source=self.name,
-                                     error="empty reply from the captioning model")
+                                     error=f"malformed reply: {rep.problem}",
+                                     failure="transient")
                 continue
-            out[i] = Description(text=content.strip(), source=self.name,
+            if rep.refusal or rep.finish_reason == "content_filter":
+                out[i] = Description(text=None, source=self.name,
+                                     error="the captioning model refused", failure="refusal")
+                continue
+            if not rep.text or not rep.text.strip():
+                out[i] = Description(text=None, source=self.name,
+                                     error="empty reply from the captioning model",
+                                     failure="parse")
+                continue
+            out[i] = Description(text=rep.text.strip(), source=self.name,
                                  extra={"model": self.model,
-                                        "finish_reason": choice.get("finish_reason")})
+                                        "finish_reason": rep.finish_reason})
         return [d for d in out if d is not None]

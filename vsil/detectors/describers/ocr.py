@@ -33,6 +33,7 @@ import numpy.typing as npt
 from vsil.dataset import ImageRef
 from vsil.detectors._base import Description
 from vsil.detectors._registry import register_detector
+from vsil.runtime.failures import describe_exception
 
 #: recognised lines below this confidence are dropped (RapidOCR's own default)
 DEFAULT_MIN_CONFIDENCE = 0.5
@@ -234,7 +235,7 @@ class OCRDescriber:
             try:
                 out.append(read_lines(self._engine, a))
             except Exception as e:
-                out.append(f"ocr: {type(e).__name__}: {e}")
+                out.append(f"ocr: {describe_exception(e)}")
         return out
 
     def _read_pool(self, arrays: list[npt.NDArray[np.uint8]]) -> list[list[Line] | str]:
@@ -252,7 +253,7 @@ class OCRDescriber:
             except BrokenProcessPool:
                 raise
             except Exception as e:
-                out.append(f"ocr: {type(e).__name__}: {e}")
+                out.append(f"ocr: {describe_exception(e)}")
         return out
 
     def close(self) -> None:
@@ -272,8 +273,9 @@ class OCRDescriber:
                 arrays.append(to_bgr(ref.open()))
                 where.append(i)
             except Exception as e:  # a corrupt file must not stop the batch
-                out[i] = Description(text=None, source="ocr", error=f"image: {e}")
+                out[i] = Description(text=None, source="ocr", error=f"image: {e}",
+                                     failure="input")
         for i, lines in zip(where, self._read_all(arrays) if arrays else [], strict=True):
-            out[i] = (Description(text=None, source="ocr", error=lines)
+            out[i] = (Description(text=None, source="ocr", error=lines, failure="environment")
                       if isinstance(lines, str) else describe_lines(lines))
         return [d for d in out if d is not None]

@@ -35,6 +35,7 @@ from vsil.detectors._base import JudgeInput, Verdict
 from vsil.detectors._encoder import Encoder, UsesEncoder
 from vsil.detectors._lexicon import concept_names, find_concepts, lexicon_path
 from vsil.detectors._registry import register_detector
+from vsil.runtime.failures import DetectorUnavailable, classify_exception, describe_exception
 
 VERSION = "1"
 NO_PIXELS = ("embedded judge cannot see pixels and this sample has no image_text; add a "
@@ -143,11 +144,11 @@ class EmbeddedJudge(UsesEncoder):
         pair_idx: list[int] = []
         for i, inp in enumerate(inputs):
             if not inp.text or not inp.text.strip():
-                out[i] = Verdict.failed("empty text")
+                out[i] = Verdict.failed("empty text", "input")
             elif inp.image_text is not None and inp.image_text.strip():
                 pair_idx.append(i)
             elif inp.image is not None or inp.image_text is not None:
-                out[i] = Verdict.failed(NO_PIXELS)
+                out[i] = Verdict.failed(NO_PIXELS, "input")
             else:
                 text_idx.append(i)
         if text_idx or pair_idx:
@@ -155,11 +156,14 @@ class EmbeddedJudge(UsesEncoder):
             texts += [inputs[i].image_text or "" for i in pair_idx]
             try:
                 vecs = self.encoder.encode(texts)
-            except Exception as e:  # a broken encoder fails the calls, never the batch
-                err = f"encoder failed: {type(e).__name__}: {e}"
+            except DetectorUnavailable:
+                raise
+            except Exception as e:  # a broken encode fails the calls (not cached), not the run
+                err = f"encoder failed: {describe_exception(e)}"
+                kind = classify_exception(e)
                 for i in text_idx + pair_idx:
-                    out[i] = Verdict.failed(err)
-                return [v if v is not None else Verdict.failed(err) for v in out]
+                    out[i] = Verdict.failed(err, kind)
+                return [v if v is not None else Verdict.failed(err, kind) for v in out]
             clf = _load_classifier(str(self._npz))
             classes: tuple[str, ...] = clf["classes"]
             th = self.thresholds
@@ -175,7 +179,8 @@ class EmbeddedJudge(UsesEncoder):
                     inp = inputs[i]
                     out[i] = self._verdict(p[row], classes, th["pair"],
                                            f"{inp.text}\n{inp.image_text}")
-        return [v if v is not None else Verdict.failed("internal: no verdict") for v in out]
+        return [v if v is not None else Verdict.failed("internal: no verdict", "environment")
+                for v in out]
 
     @staticmethod
     def _verdict(p: F64, classes: tuple[str, ...], threshold: float, text: str) -> Verdict:

@@ -32,6 +32,7 @@ from vsil.detectors.judges.llamaguard_prompt import (
     user_turn,
 )
 from vsil.detectors.judges.llamaguard_source import ModelSource, is_vision, resolve
+from vsil.runtime.failures import DetectorUnavailable, classify_exception, describe_exception
 
 HUB_IDS = {
     "vision": "meta-llama/Llama-Guard-3-11B-Vision",
@@ -83,6 +84,7 @@ class LlamaGuardJudge:
         self.excluded_categories = tuple(excluded_categories)
         self.use_chat_template = use_chat_template
         self._runtime: _Runtime | None = None
+        self._load_error: str | None = None
 
     # ---- identity -------------------------------------------------------------------------
 
@@ -139,8 +141,17 @@ class LlamaGuardJudge:
     # ---- loading --------------------------------------------------------------------------
 
     def _load(self) -> _Runtime:
+        """The loaded model; `DetectorUnavailable` when it cannot be loaded (the failure is
+        remembered, so a run does not try to load a broken model once per batch)."""
         if self._runtime is None:
-            self._runtime = self._build_runtime()
+            if self._load_error is not None:
+                raise DetectorUnavailable(self._load_error)
+            try:
+                self._runtime = self._build_runtime()
+            except Exception as e:
+                self._load_error = (f"judge {self.name}: model {self.source.label!r} could not "
+                                    f"be loaded: {describe_exception(e)}")
+                raise DetectorUnavailable(self._load_error) from e
         return self._runtime
 
     def _build_runtime(self) -> _Runtime:
@@ -235,13 +246,15 @@ class LlamaGuardJudge:
         groups: dict[bool, list[tuple[int, str, Any, tuple[str, ...]]]] = {True: [], False: []}
         for i, x in enumerate(inputs):
             if x.image is not None and not self.uses_image_pixels and not x.image_text:
-                out[i] = Verdict.failed("text-only Llama Guard got an image without image_text")
+                out[i] = Verdict.failed("text-only Llama Guard got an image without image_text",
+                                        "input")
                 continue
             try:
                 prompt, with_image, notes = self.render(x)
                 img = x.image.open() if with_image and x.image is not None else None
             except Exception as e:
-                out[i] = Verdict.failed(f"llamaguard input: {type(e).__name__}: {e}")
+                out[i] = Verdict.failed(f"llamaguard input: {describe_exception(e)}",
+                                        classify_exception(e))
                 continue
             groups[img is not None].append((i, prompt, img, notes))
         for items in groups.values():
@@ -250,7 +263,8 @@ class LlamaGuardJudge:
                 chunk = items[start:start + self.batch_size]
                 for (i, _, _, notes), v in zip(chunk, self._run_or_split(rt, chunk), strict=True):
                     out[i] = replace(v, evidence=v.evidence + notes) if notes else v
-        return [v if v is not None else Verdict.failed("llamaguard: no output") for v in out]
+        return [v if v is not None else Verdict.failed("llamaguard: no output", "environment")
+                for v in out]
 
     def _run_or_split(self, rt: _Runtime, chunk: list[tuple[int, str, Any, tuple[str, ...]]]
                       ) -> list[Verdict]:
@@ -259,7 +273,9 @@ class LlamaGuardJudge:
             return self._generate(rt, [c[1] for c in chunk], [c[2] for c in chunk])
         except Exception as e:
             if len(chunk) == 1:
-                return [Verdict.failed(f"llamaguard generate: {type(e).__name__}: {e}")]
+                # out of memory, a backend error: environment failures are never cached
+                return [Verdict.failed(f"llamaguard generate: {describe_exception(e)}",
+                                       classify_exception(e))]
             return [v for c in chunk for v in self._run_or_split(rt, [c])]
 
     def _generate(self, rt: _Runtime, prompts: list[str], images: list[Any]) -> list[Verdict]:

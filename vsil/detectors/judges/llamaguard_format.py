@@ -47,10 +47,10 @@ def parse_llamaguard(text: str | None) -> Verdict:
     which knows the token probabilities.
     """
     if text is None:
-        return Verdict.failed("llamaguard: empty reply", raw=None)
+        return Verdict.failed("llamaguard: empty reply", "parse", raw=None)
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     if not lines:
-        return Verdict.failed("llamaguard: empty reply", raw=text)
+        return Verdict.failed("llamaguard: empty reply", "parse", raw=text)
     label = lines[0].lower()
     if label == "safe" and len(lines) == 1:
         return Verdict(unsafe=False, raw=text)
@@ -59,10 +59,10 @@ def parse_llamaguard(text: str | None) -> Verdict:
         if len(lines) == 2:
             parts = [c.strip().upper() for c in lines[1].split(",") if c.strip()]
             if not parts or not all(_CODE.match(c) for c in parts):
-                return Verdict.failed("llamaguard: bad category line", raw=text)
+                return Verdict.failed("llamaguard: bad category line", "parse", raw=text)
             codes = tuple(dict.fromkeys(parts))
         return Verdict(unsafe=True, categories=codes, raw=text)
-    return Verdict.failed("llamaguard: unparseable reply", raw=text)
+    return Verdict.failed("llamaguard: unparseable reply", "parse", raw=text)
 
 
 def category_names(codes: tuple[str, ...] | list[str]) -> list[str]:

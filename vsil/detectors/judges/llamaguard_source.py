@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vsil.runtime.failures import DetectorUnavailable
+
 _COMMIT = re.compile(r"[/\\]snapshots[/\\]([0-9a-f]{40})(?:[/\\]|$)")
 _TRUE = {"1", "on", "yes", "true"}
 
 
-class ModelUnavailableError(OSError):
+class ModelUnavailableError(DetectorUnavailable, OSError):
     """The weights are neither on disk nor reachable."""
 
 

@@ -22,11 +22,17 @@ from vsil.detectors._registry import register_detector
 from vsil.detectors.judges.llamaguard_format import parse_llamaguard
 from vsil.detectors.judges.prompts import (
     PRESETS,
+    LabelRead,
     ParseRule,
     Preset,
     custom_preset,
     looks_like_refusal,
 )
+from vsil.runtime.failures import EndpointUnavailable, classify_exception
+from vsil.runtime.replies import failure_of, reply_of
+
+__all__ = ["DEFAULT_BASE_URL", "DESCRIPTION_EVIDENCE", "EndpointUnavailable", "OpenAIJudge",
+           "p_unsafe_from_logprobs"]
 
 if TYPE_CHECKING:
     from vsil.dataset import ImageRef
@@ -34,14 +40,6 @@ if TYPE_CHECKING:
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DESCRIPTION_EVIDENCE = "image judged from its description (no pixels sent)"
-
-
-class EndpointUnavailable(RuntimeError):
-    """The endpoint failed the same way too many times in a row; the run stops here.
-
-    Everything judged before this batch is already in the cache: fix the endpoint and run
-    again to resume.
-    """
 
 
 @register_detector(
@@ -208,23 +206,31 @@ class OpenAIJudge:
             try:
                 body, note = self.request_body(x)
             except Exception as e:  # unreadable image: that input fails, the batch goes on
-                early[i] = Verdict.failed(f"image: {type(e).__name__}: {e}")
+                early[i] = Verdict.failed(f"image: {type(e).__name__}: {e}",
+                                          classify_exception(e))
                 body, note = None, ()
             bodies.append(body)
             notes.append(note)
         send = [i for i, b in enumerate(bodies) if b is not None]
         results = self._runtime.chat([b for b in bodies if b is not None], show_progress=False)
-        out: list[Verdict] = [early.get(i, Verdict.failed("not sent")) for i in
+        out: list[Verdict] = [early.get(i, Verdict.failed("not sent", "transient")) for i in
                               range(len(inputs))]
         for i, r in zip(send, results, strict=True):
-            out[i] = self._verdict(r, notes[i])
+            try:
+                out[i] = self._verdict(r, notes[i])
+            except Exception as e:  # a reply we could not read is this input's error
+                out[i] = Verdict.failed(f"unreadable reply: {type(e).__name__}: {e}",
+                                        "transient", evidence=notes[i])
         if self._runtime.circuit_open and self.on_outage == "raise":
+            from vsil.runtime.http import safe_host
+
             err = self._runtime.open_error
             self._runtime.reset_circuit()
             raise EndpointUnavailable(
-                f"{self!r}: stopped after {self._runtime.max_identical_failures} identical "
-                f"consecutive failures ({err}); verdicts judged so far are cached, "
-                "run again to resume")
+                f"judge endpoint {safe_host(self.base_url)} (model {self.model!r}) is "
+                f"unavailable: {err} ({self._runtime.max_identical_failures} identical "
+                "failures in a row); verdicts judged so far are cached, fix the "
+                "endpoint and run again to resume")
         return out
 
     def request_body(self, x: JudgeInput) -> tuple[dict[str, Any], tuple[str, ...]]:
@@ -278,49 +284,58 @@ class OpenAIJudge:
     # --- reading replies -----------------------------------------------------------------
 
     def _verdict(self, r: ChatResult, notes: tuple[str, ...]) -> Verdict:
+        """The verdict of one request's result: refusals first, then the label."""
         if not r.ok:
-            if r.kind == "content_filter":
+            kind = failure_of(r)
+            if kind == "refusal":
                 self.refused += 1
-                return Verdict(unsafe=None, refused=True, raw=r.body,
-                               error="content filter (HTTP 400)", evidence=notes)
-            return Verdict(unsafe=None, error=f"{r.kind}: {r.error}", raw=r.body,
-                           evidence=notes, transient=True)
-        assert r.response is not None
-        choice = r.response["choices"][0]
-        msg = choice.get("message") or {}
-        content = msg.get("content")
-        if not isinstance(content, str):
-            content = "" if content is None else json.dumps(content)
-        if msg.get("refusal"):
+                return Verdict.failed("content filter (HTTP 400)", "refusal", raw=r.body,
+                                      evidence=notes)
+            return Verdict.failed(f"{r.kind}: {r.error}", kind, raw=r.body, evidence=notes)
+        rep = reply_of(r.response)
+        if rep.problem is not None:
+            return Verdict.failed(f"malformed reply: {rep.problem}", "transient",
+                                  raw=_raw(r.response), evidence=notes)
+        content = rep.text or ""
+        if rep.refusal:
             self.refused += 1
-            return Verdict(unsafe=None, refused=True, raw=str(msg["refusal"]),
-                           error="refusal", evidence=notes)
-        if choice.get("finish_reason") == "content_filter":
+            return Verdict.failed("refusal", "refusal", raw=rep.refusal, evidence=notes)
+        if rep.finish_reason == "content_filter":
             self.refused += 1
-            return Verdict(unsafe=None, refused=True, raw=content,
-                           error="content filter (finish_reason)", evidence=notes)
-        unsafe, offset, cats, err = self._parse(content)
-        if unsafe is None:
-            if looks_like_refusal(content):
+            return Verdict.failed("content filter (finish_reason)", "refusal", raw=content,
+                                  evidence=notes)
+        read, cats = self._parse(content)
+        if read.unsafe is None:
+            if read.refused:
                 self.refused += 1
-                return Verdict(unsafe=None, refused=True, raw=content,
-                               error="refusal (reply text)", evidence=notes)
+                return Verdict.failed("refusal (reply text)", "refusal", raw=content,
+                                      evidence=notes)
             self.parse_errors += 1
-            return Verdict(unsafe=None, error=err or "unparseable reply", raw=content,
-                           evidence=notes)
-        p = p_unsafe_from_logprobs(choice.get("logprobs"), content, offset)
-        return Verdict(unsafe=unsafe, p_unsafe=p if p is not None else float(unsafe),
+            err = read.error or "unparseable reply"
+            if rep.finish_reason == "length":
+                err = f"{err} (reply cut at max_tokens={self.max_tokens})"
+            return Verdict.failed(err, "parse", raw=content, evidence=notes)
+        p = p_unsafe_from_logprobs({"content": rep.logprobs} if rep.logprobs else None,
+                                   content, read.offset)
+        return Verdict(unsafe=read.unsafe, p_unsafe=p if p is not None else float(read.unsafe),
                        categories=cats, raw=content, evidence=notes)
 
-    def _parse(self, content: str) -> tuple[bool | None, int, tuple[str, ...], str | None]:
+    def _parse(self, content: str) -> tuple[LabelRead, tuple[str, ...]]:
         if self.preset.parser == "llamaguard":
             v = parse_llamaguard(content)
+            if v.unsafe is None:
+                refused = looks_like_refusal(content)
+                return LabelRead(None, error=v.error, refused=refused), ()
             offset = len(content) - len(content.lstrip())
-            return v.unsafe, offset, v.categories, v.error
-        found = self.preset.rule.find(content)
-        if found is None:
-            return None, 0, (), "unparseable reply: no label found"
-        return found[0], found[1], (), None
+            return LabelRead(v.unsafe, offset), v.categories
+        return self.preset.rule.read(content), ()
+
+
+def _raw(response: Any) -> str:
+    try:
+        return json.dumps(response, ensure_ascii=False, default=str)[:2000]
+    except (TypeError, ValueError, RecursionError):
+        return repr(response)[:2000]
 
 
 def _label_of(token: str) -> bool | None:
@@ -339,35 +354,44 @@ def p_unsafe_from_logprobs(logprobs: Any, content: str, offset: int) -> float | 
     """P(unsafe) / (P(unsafe) + P(safe)) at the token where the parsed label starts.
 
     The token is found by the character ``offset`` of the label when the tokens spell the
-    reply; otherwise the first token that begins a label is used. None without logprobs.
+    reply; otherwise the first token that begins a label is used. None without logprobs, or
+    when they are malformed (entries that are not token objects, logprobs that are not finite
+    numbers <= 0 are ignored).
     """
     if not isinstance(logprobs, Mapping):
         return None
-    toks = logprobs.get("content")
-    if not isinstance(toks, list) or not toks:
+    raw = logprobs.get("content")
+    if not isinstance(raw, list):
+        return None
+    toks = [t for t in raw if isinstance(t, Mapping) and isinstance(t.get("token"), str)]
+    if not toks:
         return None
     pos: int | None = None
-    if "".join(str(t.get("token", "")) for t in toks) == content:
+    if "".join(t["token"] for t in toks) == content:
         at = 0
         for k, t in enumerate(toks):
-            end = at + len(str(t.get("token", "")))
-            if end > offset and _label_of(str(t.get("token", ""))) is not None:
+            end = at + len(t["token"])
+            if end > offset and _label_of(t["token"]) is not None:
                 pos = k
                 break
             at = end
     if pos is None:
-        pos = next((k for k, t in enumerate(toks) if _label_of(str(t.get("token", "")))
-                    is not None), None)
+        pos = next((k for k, t in enumerate(toks) if _label_of(t["token"]) is not None), None)
     if pos is None:
         return None
     entry = toks[pos]
-    alts = entry.get("top_logprobs") or [{"token": entry.get("token"),
-                                          "logprob": entry.get("logprob")}]
+    alts = entry.get("top_logprobs")
+    if not isinstance(alts, list) or not alts:
+        alts = [{"token": entry.get("token"), "logprob": entry.get("logprob")}]
     p_u = p_s = 0.0
     for a in alts:
+        if not isinstance(a, Mapping):
+            continue
         try:
-            lp = float(a.get("logprob"))
+            lp = float(a.get("logprob"))  # type: ignore[arg-type]
         except (TypeError, ValueError):
+            continue
+        if not math.isfinite(lp) or lp > 0.0:
             continue
         label = _label_of(str(a.get("token", "")))
         if label is True:
@@ -376,4 +400,4 @@ def p_unsafe_from_logprobs(logprobs: Any, content: str, offset: int) -> float | 
             p_s += math.exp(lp)
     if p_u + p_s <= 0.0:
         return None
-    return p_u / (p_u + p_s)
+    return min(1.0, max(0.0, p_u / (p_u + p_s)))

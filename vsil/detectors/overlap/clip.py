@@ -39,6 +39,7 @@ import numpy.typing as npt
 
 from vsil.detectors._base import Overlap, OverlapInput
 from vsil.detectors._registry import register_detector
+from vsil.runtime.failures import DetectorUnavailable
 
 DEFAULT_MODEL = "ViT-L-14"
 DEFAULT_PRETRAINED = "laion2b_s32b_b82k"
@@ -54,7 +55,7 @@ VERSION = "1"
 F32 = npt.NDArray[np.float32]
 
 
-class ClipWeightsUnavailable(RuntimeError):
+class ClipWeightsUnavailable(DetectorUnavailable):
     """The open_clip weights cannot be had: offline without a cached download or a file."""
 
 
@@ -392,7 +393,7 @@ class ClipOverlap:
         out: list[Overlap] = []
         for a in self.analyze(inputs):
             if isinstance(a, str):
-                out.append(Overlap(score=None, error=a))
+                out.append(Overlap(score=None, error=a, failure="input"))
             else:
                 out.append(_overlap(a.score, a.concepts, {
                     "cosine": a.cosine, "seen": [list(s) for s in a.seen],

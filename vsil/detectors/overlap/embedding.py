@@ -11,6 +11,7 @@ from vsil.detectors._base import Overlap, OverlapInput
 from vsil.detectors._encoder import Encoder, UsesEncoder
 from vsil.detectors._lexicon import lexicon_path, shared_concepts
 from vsil.detectors._registry import register_detector
+from vsil.runtime.failures import DetectorUnavailable, classify_exception, describe_exception
 
 VERSION = "1"
 
@@ -49,18 +50,22 @@ class EmbeddingOverlap(UsesEncoder):
         idx: list[int] = []
         for i, inp in enumerate(inputs):
             if not inp.image_text or not inp.image_text.strip():
-                out[i] = Overlap(score=None, error="no image_text")
+                out[i] = Overlap(score=None, error="no image_text", failure="input")
             elif not inp.text or not inp.text.strip():
-                out[i] = Overlap(score=None, error="empty text")
+                out[i] = Overlap(score=None, error="empty text", failure="input")
             else:
                 idx.append(i)
         if idx:
             texts = [inputs[i].text for i in idx] + [inputs[i].image_text or "" for i in idx]
             try:
                 vecs = self.encoder.encode(texts)
-            except Exception as e:
-                err = f"encoder failed: {type(e).__name__}: {e}"
-                return [o if o is not None else Overlap(score=None, error=err) for o in out]
+            except DetectorUnavailable:
+                raise
+            except Exception as e:  # a broken encode fails the scores (not cached), not the run
+                err = f"encoder failed: {describe_exception(e)}"
+                kind = classify_exception(e)
+                return [o if o is not None else Overlap(score=None, error=err, failure=kind)
+                        for o in out]
             n = len(idx)
             cos = np.einsum("ij,ij->i", vecs[:n].astype(np.float64),
                             vecs[n:].astype(np.float64))
@@ -69,4 +74,5 @@ class EmbeddingOverlap(UsesEncoder):
                 shared = shared_concepts(inp.text, inp.image_text or "")
                 out[i] = Overlap(score=round(float(np.clip(cos[row], 0.0, 1.0)), 6),
                                  concepts=shared)
-        return [o if o is not None else Overlap(score=None, error="internal") for o in out]
+        return [o if o is not None else Overlap(score=None, error="internal",
+                                                failure="environment") for o in out]

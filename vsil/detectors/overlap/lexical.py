@@ -54,7 +54,7 @@ class LexicalOverlap:
         out: list[Overlap] = []
         for inp in inputs:
             if not inp.image_text or not inp.image_text.strip():
-                out.append(Overlap(score=None, error="no image_text"))
+                out.append(Overlap(score=None, error="no image_text", failure="input"))
                 continue
             score, concepts = concept_overlap(inp.text or "", inp.image_text,
                                               self.sub_category_credit)
