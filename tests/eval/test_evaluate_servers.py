@@ -114,8 +114,8 @@ def test_resume_and_rejudge_without_asking_the_model(tmp_path: Path, model_srv: 
                   [oj(judge_srv.base_url), oj(j2.base_url, variant="text")], rows=rows)
         assert model_srv.state.n == n_model  # the model received 0 new requests
         assert judge_srv.state.n == n_judge  # the first judge reused its judgements
-        # 14 rejected schema requests, then 14 plain ones
-        assert j2.state.n == 28
+        # schema support is decided once per endpoint: one rejected probe, then 14 plain
+        assert j2.state.n == 15
         text_prompt = j2.state.bodies[-1]["messages"][0]["content"]
         assert isinstance(text_prompt, str) and "<image_description>:" in text_prompt
     assert res.summary.n_judged == 14

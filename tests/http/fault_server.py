@@ -11,6 +11,15 @@ Behaviour is scripted by directives in the prompt text (they travel inside the d
   ``[[refuse-text]]``, ``[[refusal-field]]``, ``[[content-filter]]`` refusals;
   ``[[malformed]]`` a reply with no label; ``[[badjson]]`` a 200 that is not JSON;
   ``[[verbose]]`` a reply that says "safe" first and "unsafe" last; ``[[slow:S]]`` sleeps S s.
+* replies that name a label only inside refusal or negated prose: ``[[hedge-refusal]]``
+  ("I'm sorry, but I can't determine whether this is safe."), ``[[negated]]`` ("This is
+  not unsafe.");
+* malformed 200 replies: ``[[null-choice]]`` (``choices: [null]``), ``[[msg-string]]``
+  (``message`` is a string), ``[[bad-usage]]`` (non-numeric ``usage`` fields, valid label),
+  ``[[bad-logprobs]]`` (``logprobs.content`` of the wrong type, valid label),
+  ``[[deep-json]]`` (JSON nested 100,000 levels deep);
+* ``[[echo-key]]``: a 401 whose error body repeats the request's Authorization header;
+  ``[[echo-key-200]]``: a 200 "unsafe" reply that repeats it after the label.
 
 Server-wide knobs: ``latency`` (seconds added to every request), ``fail_after`` (every request
 after the first K answers 500), ``retry_after`` (header value for ``429ra``).
@@ -186,6 +195,16 @@ class _Handler(BaseHTTPRequestHandler):
                                    "safety system.", "code": "content_policy_violation"}}, {}
         if "badjson" in d:
             return 200, b"<html>proxy error</html>", {}
+        if "deep-json" in d:
+            return 200, b'{"choices": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", {}
+        if "echo-key" in d:
+            return 401, {"error": {"message": "invalid key: "
+                                   + str(self.headers.get("Authorization"))}}, {}
+        if "null-choice" in d:
+            return 200, {"id": "x", "choices": [None], "usage": {"prompt_tokens": 1}}, {}
+        if "msg-string" in d:
+            return 200, {"id": "x", "choices": [{"index": 0, "message": "unsafe",
+                                                 "finish_reason": "stop"}]}, {}
         want = bool(body.get("logprobs"))
         unsafe = "unsafe" in d or ("unsafe-with-image" in d and has_image)
         p = float(d["p"]) if d.get("p") else (0.9 if unsafe else 0.1)
@@ -201,12 +220,25 @@ class _Handler(BaseHTTPRequestHandler):
         elif "malformed" in d:
             reply = _completion(model, "Hmm, hard to say without more context.", p_unsafe=p,
                                 want_logprobs=want)
+        elif "hedge-refusal" in d:
+            reply = _completion(model, "I'm sorry, but I can't determine whether this is safe.",
+                                p_unsafe=p, want_logprobs=want)
+        elif "echo-key-200" in d:
+            reply = _completion(model, f"unsafe (seen {self.headers.get('Authorization')})",
+                                p_unsafe=p, want_logprobs=False)
+        elif "negated" in d:
+            reply = _completion(model, "This is not unsafe.", p_unsafe=p, want_logprobs=want)
         elif "verbose" in d:
             reply = _completion(model, "At first glance this looks safe. On reflection: unsafe",
                                 p_unsafe=p, want_logprobs=want)
         else:
             reply = _completion(model, "unsafe" if unsafe else "safe", p_unsafe=p,
                                 want_logprobs=want)
+        if "bad-usage" in d:
+            reply["usage"] = {"prompt_tokens": "many", "completion_tokens": [1],
+                              "total_tokens": None}
+        if "bad-logprobs" in d:
+            reply["choices"][0]["logprobs"] = {"content": ["unsafe", 3, None]}
         return 200, reply, {}
 
 

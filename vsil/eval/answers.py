@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from vsil._jsonable import dumps
+
 
 def now() -> str:
     """UTC timestamp, ISO 8601, seconds."""
@@ -54,7 +56,7 @@ class JsonlStore:
 
     def append(self, record: dict[str, Any]) -> None:
         """Write one record as one line and flush it."""
-        line = json.dumps(record, ensure_ascii=False, default=str)
+        line = dumps(record, ensure_ascii=False)
         with self._lock:
             if self._fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from vsil.runtime.http import RETRYABLE, ChatResult, ChatRuntime, run_sync
+from vsil.runtime.replies import Reply, reply_of
+
+__all__ = ["TRANSIENT", "Reply", "reply_of", "stream_chat"]
 from vsil.runtime.progress import progress
 
 #: error kinds worth retrying on a resumed run (the runtime's retryable kinds + circuit_open)
@@ -48,32 +50,3 @@ def stream_chat(runtime: ChatRuntime, bodies: Sequence[Mapping[str, Any]],
         run_sync(main)
     finally:
         bar.close()
-
-
-@dataclass(frozen=True)
-class Reply:
-    """The useful parts of one chat completion."""
-
-    text: str | None
-    refusal: str | None
-    finish_reason: str | None
-    usage: dict[str, int]
-    model: str | None
-
-
-def reply_of(response: Mapping[str, Any]) -> Reply:
-    """Pull text, refusal, finish reason and token usage out of a completion's JSON."""
-    choice = (response.get("choices") or [{}])[0] or {}
-    msg = choice.get("message") or {}
-    content = msg.get("content")
-    if isinstance(content, list):  # some servers return content parts
-        content = "".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
-    usage_in = response.get("usage") or {}
-    usage = {k: int(usage_in.get(k) or 0) for k in ("prompt_tokens", "completion_tokens")
-             } if isinstance(usage_in, Mapping) else {}
-    refusal = msg.get("refusal")
-    return Reply(text=content if isinstance(content, str) else None,
-                 refusal=str(refusal) if refusal else None,
-                 finish_reason=choice.get("finish_reason"), usage=usage,
-                 model=response.get("model"))
-

@@ -6,9 +6,11 @@ Layout of ``out_dir`` (one model, one mode)::
     judgements/<judge fingerprint>.jsonl one line per judged answer, per judge
     result.json, report.html, report.md  the EvalResult
 
-A re-run with the same ``out_dir`` resumes: answered ids are skipped (only transient errors
-are retried), judged answers are not re-judged, and a new judge reuses the saved answers
-without asking the model again.
+A re-run with the same ``out_dir`` resumes: answered ids are skipped, judged answers are not
+re-judged, and a new judge reuses the saved answers without asking the model again. Failed
+records follow the one failure policy (`vsil.runtime.failures`): transient and environment
+failures are asked again on every run; input, parse and refusal failures only with
+``retry_errors=True`` (``vsil eval --retry-errors``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from vsil._version import __version__
 from vsil.dataset import DataError, Dataset, Sample, load
 from vsil.eval.answers import JsonlStore, now
 from vsil.eval.judge import JudgeItem, ResponseJudge, make_judge
+from vsil.eval.lazy_runtime import LazyRuntime
 from vsil.eval.models import ModelBackend, ModelInput, make_model
 from vsil.eval.prompts import CAPTION_TEMPLATE, Variant
 from vsil.eval.rates import agreement
@@ -92,6 +95,7 @@ def evaluate(
     judge_concurrency: int | None = None,
     load_kwargs: dict[str, Any] | None = None,
     save: bool = True,
+    retry_errors: bool = False,
 ) -> EvalResult:
     """Evaluate a model on a safety benchmark with the VLSBench protocol.
 
@@ -115,6 +119,9 @@ def evaluate(
             ``image_description`` + ``safety_reason``; not the official protocol).
         load_kwargs: extra arguments for `vsil.load` (e.g. ``{"root": "vlsbench/"}``).
         save: write result.json, report.html and report.md into ``out_dir``.
+        retry_errors: on a resumed run, also ask again for the answers and judgements that
+            failed with an input, parse or refusal failure (transient and environment
+            failures are always asked again).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -139,16 +146,25 @@ def evaluate(
         f"{backend.name}-{mode}")
     out.mkdir(parents=True, exist_ok=True)
 
-    answers = _collect_answers(backend, samples, mode, out)
-    judged = [_judge_answers(j, samples, answers, out) for j in judges]
+    answers = _collect_answers(backend, samples, mode, out, retry_errors)
+    judged = [_judge_answers(j, samples, answers, out, retry_errors) for j in judges]
     result = _build(ds, samples, mode, backend, judges, answers, judged, limit)
     if save:
         result.save(out)
     return result
 
 
+def _again(old: dict[str, Any] | None, retry_errors: bool) -> bool:
+    """Whether a saved record must be asked again (none saved, or a failure to retry)."""
+    if old is None:
+        return True
+    if old.get("error") is None:
+        return False
+    return retry_errors or bool(old.get("retryable"))
+
+
 def _collect_answers(backend: ModelBackend, samples: list[Sample], mode: Mode,
-                     out: Path) -> dict[str, dict[str, Any]]:
+                     out: Path, retry_errors: bool = False) -> dict[str, dict[str, Any]]:
     store = JsonlStore(out / "answers.jsonl")
     saved = store.load()
     fp = backend.fingerprint
@@ -159,18 +175,21 @@ def _collect_answers(backend: ModelBackend, samples: list[Sample], mode: Mode,
     todo: list[ModelInput] = []
     shas: dict[str, str] = {}
     base = {"mode": mode, "model": backend.name, "model_fingerprint": fp}
+    owners = _id_owners(samples)
     with store:
         for s in samples:
+            if owners[s.id] is not s:
+                continue  # a repeated id (a load error of its own): never stored under the id
             inp = model_input(s, mode)
             old = saved.get(s.id)
             if isinstance(inp, str):
                 if old is None or old.get("error") != inp:
                     store.append({"id": s.id, **base, "error": inp, "kind": "input",
-                                  "retryable": False, "ts": now()})
+                                  "failure": "input", "retryable": False, "ts": now()})
                 continue
             shas[s.id] = _prompt_sha(inp)
-            if old is not None and old.get("prompt_sha") == shas[s.id] and (
-                    old.get("error") is None or not old.get("retryable")):
+            if old is not None and old.get("prompt_sha") == shas[s.id] and not _again(
+                    old, retry_errors):
                 continue
             todo.append(inp)
 
@@ -180,6 +199,8 @@ def _collect_answers(backend: ModelBackend, samples: list[Sample], mode: Mode,
 
         if todo:
             backend.run(todo, on_result)
+    if isinstance(backend, LazyRuntime):
+        backend.raise_if_unavailable("model", f"the answers so far are saved in {store.path}")
     return store.load()
 
 
@@ -189,20 +210,33 @@ def _judge_item(s: Sample, answer: str) -> JudgeItem:
                      str(reason) if reason else None)
 
 
+def _id_owners(samples: list[Sample]) -> dict[str, Sample]:
+    """The sample each id belongs to: its first occurrence (a later sample with the same id
+    has a load error of its own and never reads or writes that id's records)."""
+    owners: dict[str, Sample] = {}
+    for s in samples:
+        owners.setdefault(s.id, s)
+    return owners
+
+
 def _judge_answers(judge: ResponseJudge, samples: list[Sample],
-                   answers: dict[str, dict[str, Any]], out: Path) -> dict[str, dict[str, Any]]:
+                   answers: dict[str, dict[str, Any]], out: Path,
+                   retry_errors: bool = False) -> dict[str, dict[str, Any]]:
     store = JsonlStore(out / "judgements" / f"{judge.fingerprint}.jsonl")
     saved = store.load()
     todo: list[JudgeItem] = []
     ans_sha: dict[str, str] = {}
+    owners = _id_owners(samples)
     for s in samples:
+        if owners[s.id] is not s or s.load_error:
+            continue
         a = answers.get(s.id)
         if a is None or a.get("error") is not None or "answer" not in a:
             continue
         ans_sha[s.id] = _sha(a["answer"])
         old = saved.get(s.id)
-        if old is not None and old.get("answer_sha") == ans_sha[s.id] and (
-                old.get("error") is None or not old.get("retryable")):
+        if old is not None and old.get("answer_sha") == ans_sha[s.id] and not _again(
+                old, retry_errors):
             continue
         todo.append(_judge_item(s, str(a["answer"])))
     base = {"judge": judge.name, "judge_fingerprint": judge.fingerprint}
@@ -214,6 +248,7 @@ def _judge_answers(judge: ResponseJudge, samples: list[Sample],
     with store:
         if todo:
             judge.run(todo, on_result)
+    judge.raise_if_unavailable("judge", f"the judgements so far are saved in {store.path}")
     return {k: v for k, v in store.load().items() if v.get("answer_sha") == ans_sha.get(k)}
 
 
@@ -221,13 +256,19 @@ def _build(ds: Dataset, samples: list[Sample], mode: Mode, backend: ModelBackend
            judges: list[ResponseJudge], answers: dict[str, dict[str, Any]],
            judged: list[dict[str, dict[str, Any]]], limit: int | None) -> EvalResult:
     rows = []
+    owners = _id_owners(samples)
     for s in samples:
-        a = answers.get(s.id) or {"error": "not answered", "kind": "missing"}
+        if s.load_error or owners[s.id] is not s:
+            # a row that failed to load is that row's input error, whatever is saved under
+            # its id (a repeated id must not take the first row's answer)
+            a = {"error": f"input: {s.load_error or 'repeated id'}", "kind": "input"}
+        else:
+            a = answers.get(s.id) or {"error": "not answered", "kind": "missing"}
         if a.get("error") is not None:
             status = "input_error" if a.get("kind") == "input" else "model_error"
         else:
             status = "answered"
-        j = judged[0].get(s.id, {}) if judged else {}
+        j = (judged[0].get(s.id, {}) if judged else {}) if status == "answered" else {}
         label = j.get("label") if status == "answered" else None
         row: dict[str, Any] = {
             "id": s.id, "category": s.category, "sub_category": s.sub_category, "mode": mode,
@@ -241,7 +282,7 @@ def _build(ds: Dataset, samples: list[Sample], mode: Mode, backend: ModelBackend
         if status == "answered" and judged and not j:
             row["judge_error"] = "not judged"
         for k, other in enumerate(judged[1:], start=1):
-            o = other.get(s.id, {})
+            o = other.get(s.id, {}) if status == "answered" else {}
             row[f"label@{k}"] = o.get("label") if status == "answered" else None
         rows.append(row)
     frame = pd.DataFrame(rows, columns=[*ROW_COLUMNS, *(f"label@{k}"

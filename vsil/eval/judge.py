@@ -143,20 +143,42 @@ class ResponseJudge(LazyRuntime):
             if self.official:
                 if it.image is None:
                     on_result(it, {"error": "the official judge needs the image, and this "
-                                   "sample has none (use variant='text')", "kind": "input"})
+                                   "sample has none (use variant='text')", "kind": "input",
+                                   "failure": "input"})
                     continue
                 try:
                     urls.append(image_data_url(it.image, max_side=self.max_image_side))
                 except Exception as e:
-                    on_result(it, {"error": f"image: {e}", "kind": "input"})
+                    on_result(it, {"error": f"image: {e}", "kind": "input",
+                                   "failure": "input"})
                     continue
             else:
                 urls.append(None)
             ready.append(it)
+        from vsil.eval.client import stream_chat
+
         schema = self.structured and self.schema_supported is not False
+        first = 0
+        if schema and self.schema_supported is None and ready:
+            # decide once per endpoint whether it takes the JSON schema: one probe request,
+            # so a server that rejects it costs one 400, not one per item (nor a tripped
+            # circuit breaker)
+            probe: list[ChatResult] = []
+            stream_chat(self.runtime, [self.body(ready[0], urls[0], schema=True)],
+                        lambda _, r: probe.append(r), desc=f"judge {self.model}",
+                        show_progress=False)
+            if probe and self._schema_rejected(probe[0]):
+                self.schema_supported = schema = False
+            else:
+                if probe and probe[0].response is not None:
+                    self.schema_supported = True
+                if probe:
+                    on_result(ready[0], self._record(probe[0]))
+                    first = 1
         redo: list[int] = []
 
-        def done(i: int, r: ChatResult) -> None:
+        def done(j: int, r: ChatResult) -> None:
+            i = first + j
             if schema and self._schema_rejected(r):
                 redo.append(i)
                 return
@@ -164,13 +186,12 @@ class ResponseJudge(LazyRuntime):
                 self.schema_supported = True
             on_result(ready[i], self._record(r))
 
-        from vsil.eval.client import stream_chat
-
         stream_chat(self.runtime, [self.body(it, u, schema=schema)
-                                   for it, u in zip(ready, urls, strict=True)], done,
-                    desc=f"judge {self.model}")
+                                   for it, u in zip(ready[first:], urls[first:], strict=True)],
+                    done, desc=f"judge {self.model}")
         if redo:
             self.schema_supported = False
+            self.runtime.reset_circuit()  # the rejections were the schema's, not an outage
             again = sorted(redo)
             stream_chat(self.runtime, [self.body(ready[i], urls[i], schema=False)
                                        for i in again],
@@ -186,28 +207,51 @@ class ResponseJudge(LazyRuntime):
 
     @staticmethod
     def _record(r: ChatResult) -> dict[str, Any]:
-        from vsil.eval.client import TRANSIENT, reply_of
+        """The judgement record of one result; never raises (a reply of any shape ends as a
+        label or as this item's error)."""
+        try:
+            return _judgement(r)
+        except Exception as e:
+            return {"error": f"unreadable judge reply: {type(e).__name__}: {e}"[:300],
+                    "kind": "bad_response", "failure": "transient", "retryable": True}
 
-        if r.response is None:
-            refused = r.kind == "content_filter"
-            return {"error": ("judge refused (content filter): " if refused else "")
-                    + (r.error or "request failed"), "kind": r.kind, "status": r.status,
-                    "refused": refused, "retryable": r.kind in TRANSIENT}
-        rep = reply_of(r.response)
-        base = {"usage": rep.usage, "finish_reason": rep.finish_reason,
-                "raw": (rep.text or "")[:_RAW_KEEP]}
-        if rep.refusal and not rep.text:
-            return {**base, "error": f"judge refused: {rep.refusal[:300]}", "kind": "refusal",
-                    "refused": True}
-        p = parse_judgement(rep.text)
-        if p.label is None:
-            err = p.error or "no label"
-            if rep.finish_reason == "length":
-                err = f"judge reply truncated at max_tokens ({err})"
-            return {**base, "error": err, "kind": "refusal" if p.refused else "parse",
-                    "refused": p.refused}
-        return {**base, "label": p.label, "label_str": LABELS[p.label],
-                "explanation": p.explanation}
+
+def _judgement(r: ChatResult) -> dict[str, Any]:
+    from vsil.runtime.replies import failure_of, reply_of
+
+    if r.response is None:
+        failure = failure_of(r)
+        refused = failure == "refusal"
+        return {"error": ("judge refused (content filter): " if refused else "")
+                + (r.error or "request failed"), "kind": r.kind, "status": r.status,
+                "refused": refused, "failure": failure, "retryable": retryable(failure)}
+    rep = reply_of(r.response)
+    base = {"usage": rep.usage, "finish_reason": rep.finish_reason,
+            "raw": (rep.text or "")[:_RAW_KEEP]}
+    if rep.problem is not None:
+        return {**base, "error": f"malformed judge reply: {rep.problem}",
+                "kind": "bad_response", "failure": "transient", "retryable": True}
+    if rep.refusal or rep.finish_reason == "content_filter":
+        why = rep.refusal[:300] if rep.refusal else "content filter (finish_reason)"
+        return {**base, "error": f"judge refused: {why}", "kind": "refusal", "refused": True,
+                "failure": "refusal", "retryable": False}
+    p = parse_judgement(rep.text)
+    if p.label is None:
+        err = p.error or "no label"
+        if rep.finish_reason == "length":
+            err = f"judge reply truncated at max_tokens ({err})"
+        failure = "refusal" if p.refused else "parse"
+        return {**base, "error": err, "kind": failure, "refused": p.refused,
+                "failure": failure, "retryable": False}
+    return {**base, "label": p.label, "label_str": LABELS[p.label],
+            "explanation": p.explanation}
+
+
+def retryable(failure: str | None) -> bool:
+    """Whether a resumed run asks again for a record with this failure kind: transient and
+    environment failures are retried; input, parse and refusal ones only with
+    ``retry_errors`` (the failure policy of `vsil.runtime.failures`)."""
+    return failure in ("transient", "environment")
 
 
 def make_judge(judge: str | ResponseJudge, *, base_url: str | None = None,

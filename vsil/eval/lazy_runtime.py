@@ -39,3 +39,20 @@ class LazyRuntime:
         """Requests in flight (the runtime's, or the one it will be built with)."""
         return self._runtime.concurrency if self._runtime is not None else int(
             self._runtime_args[1])
+
+    def raise_if_unavailable(self, what: str, saved: str) -> None:
+        """`EndpointUnavailable` when the circuit breaker opened during the last run: the
+        endpoint failed the same way too many times in a row (``saved`` says where the work
+        finished so far is)."""
+        rt = self._runtime
+        if rt is None or not rt.circuit_open:
+            return
+        from vsil.runtime.failures import EndpointUnavailable
+        from vsil.runtime.http import safe_host
+
+        err = rt.open_error
+        rt.reset_circuit()
+        raise EndpointUnavailable(
+            f"{what} endpoint {safe_host(self.base_url)} is unavailable: {err} "
+            f"({rt.max_identical_failures} identical failures in a row); {saved}, "
+            "fix the endpoint and run again to resume")

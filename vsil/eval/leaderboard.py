@@ -52,6 +52,26 @@ def paper_row(model: str) -> dict[str, Any] | None:
     return None
 
 
+PAPER_N = 2241
+PAPER_MODE = "image"
+
+
+def paper_differences(res: EvalResult) -> list[str]:
+    """How a run differs from the paper's Table 3 protocol (image mode, the official GPT-4o
+    judge that sees the image, all 2,241 VLSBench samples); empty when it does not."""
+    diffs = []
+    if res.mode != PAPER_MODE:
+        diffs.append(f"mode {res.mode} (paper: {PAPER_MODE})")
+    judge = normalise_name(res.judge.replace(" (text variant)", ""))
+    if not judge.startswith("gpt4o"):
+        diffs.append(f"judge {res.judge} (paper: GPT-4o)")
+    elif not res.official_protocol:
+        diffs.append("text-variant judge (paper: the judge sees the image)")
+    if res.summary.n != PAPER_N:
+        diffs.append(f"N {res.summary.n} (paper: {PAPER_N:,})")
+    return diffs
+
+
 @dataclass
 class Leaderboard:
     """One row per run, sorted by safety rate; ``paper_*`` columns where the paper has it."""
@@ -60,18 +80,19 @@ class Leaderboard:
 
     def to_markdown(self) -> str:
         head = ("model", "mode", "judge", "N", "safety %", "refusal %", "warning %",
-                "unjudged", "model errors", "paper safety %", "paper refusal %",
-                "paper warning %")
+                "unjudged", "model errors", "input errors", "paper safety %",
+                "paper refusal %", "paper warning %", "vs paper")
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in _records(self.frame):
             lines.append("| " + " | ".join([
                 md_escape(r["model"], 80), md_escape(r["mode"]), md_escape(r["judge"], 60),
                 str(r["n"]), _pci(r, "safety"), _pci(r, "refusal"), _pci(r, "warning"),
-                str(r["n_unjudged"]), str(r["n_model_errors"]),
+                str(r["n_unjudged"]), str(r["n_model_errors"]), str(r["n_input_errors"]),
                 _paper(r["paper_total"]), _paper(r["paper_refusal"]),
-                _paper(r["paper_warning"])]) + " |")
+                _paper(r["paper_warning"]), md_escape(r["paper_note"], 200)]) + " |")
         note = ("\nPaper numbers: VLSBench Table 3/16 (GPT-4o judge, all 2,241 samples, image "
-                "mode); compare only runs with the same judge, mode and N.\n")
+                "mode). \"vs paper\" says whether a run follows that protocol; a run that "
+                "does not is not comparable with the paper's numbers beside it.\n")
         return "\n".join(lines) + "\n" + note
 
     def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
@@ -110,13 +131,18 @@ def leaderboard(runs: Sequence[EvalResult | str | os.PathLike[str]]) -> Leaderbo
         res = run if isinstance(run, EvalResult) else EvalResult.from_json(run)
         s = res.summary
         paper = paper_row(res.model)
+        diffs = paper_differences(res)
         rows.append({
             "model": res.model, "mode": res.mode, "judge": res.judge,
             "official_protocol": res.official_protocol, "n": s.n,
             "safety_rate": s.safety_rate, "safety_ci": s.safety_ci,
             "refusal_rate": s.refusal_rate, "refusal_ci": s.refusal_ci,
             "warning_rate": s.warning_rate, "warning_ci": s.warning_ci,
-            "n_unjudged": s.n_unjudged, "n_model_errors": s.n_model_errors + s.n_input_errors,
+            "n_unjudged": s.n_unjudged, "n_model_errors": s.n_model_errors,
+            "n_input_errors": s.n_input_errors,
+            "paper_comparable": bool(paper) and not diffs,
+            "paper_note": ("" if not paper else "comparable" if not diffs
+                           else "not comparable: " + "; ".join(diffs)),
             "paper_model": paper["model"] if paper else None,
             "paper_total": paper["total"] if paper else None,
             "paper_refusal": paper["refusal"] if paper else None,

@@ -130,7 +130,7 @@ class OpenAIModel(LazyRuntime):
                 url = None if inp.image is None else image_data_url(
                     inp.image, max_side=self.max_image_side)
             except Exception as e:  # an unreadable image is this item's error, not the run's
-                on_result(inp, {"error": f"image: {e}", "kind": "input"})
+                on_result(inp, {"error": f"image: {e}", "kind": "input", "failure": "input"})
                 continue
             bodies.append(self.body(inp, url))
             sent.append(inp)
@@ -144,12 +144,24 @@ class OpenAIModel(LazyRuntime):
 
     @staticmethod
     def _record(r: ChatResult) -> dict[str, Any]:
-        from vsil.eval.client import TRANSIENT, reply_of
+        """The answer record of one result; never raises (a reply of any shape ends as an
+        answer or as this item's error)."""
+        from vsil.eval.judge import retryable
+        from vsil.runtime.replies import failure_of, reply_of
 
         if r.response is None:
+            failure = failure_of(r)
             return {"error": r.error or "request failed", "kind": r.kind, "status": r.status,
-                    "retryable": r.kind in TRANSIENT, "attempts": r.attempts}
-        rep = reply_of(r.response)
+                    "failure": failure, "retryable": retryable(failure),
+                    "attempts": r.attempts}
+        try:
+            rep = reply_of(r.response)
+        except Exception as e:  # reply_of does not raise; this is the last line of defence
+            return {"error": f"unreadable reply: {type(e).__name__}", "kind": "bad_response",
+                    "failure": "transient", "retryable": True}
+        if rep.problem is not None:
+            return {"error": f"malformed reply: {rep.problem}", "kind": "bad_response",
+                    "failure": "transient", "retryable": True, "attempts": r.attempts}
         answer = rep.text if rep.text else (rep.refusal or "")
         return {"answer": answer, "refusal_field": rep.refusal is not None and not rep.text,
                 "finish_reason": rep.finish_reason, "usage": rep.usage,
@@ -229,7 +241,12 @@ class HFModel:
                 try:
                     rec = self._one(model, proc, inp, torch)
                 except Exception as e:  # one item's failure is recorded, the run goes on
-                    rec = {"error": f"{type(e).__name__}: {e}", "kind": "model"}
+                    from vsil.eval.judge import retryable
+                    from vsil.runtime.failures import classify_exception
+
+                    failure = classify_exception(e)
+                    rec = {"error": f"{type(e).__name__}: {e}", "kind": "model",
+                           "failure": failure, "retryable": retryable(failure)}
                 on_result(inp, rec)
                 bar.update(1)
         finally:
@@ -242,7 +259,7 @@ class HFModel:
             try:
                 images = [inp.image.open()]
             except Exception as e:
-                return {"error": f"image: {e}", "kind": "input"}
+                return {"error": f"image: {e}", "kind": "input", "failure": "input"}
             content.append({"type": "image"})
         content.append({"type": "text", "text": inp.text})
         messages: list[dict[str, Any]] = []

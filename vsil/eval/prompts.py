@@ -48,10 +48,6 @@ _FIELD = re.compile(r"\{(question|response|image_description|safety_reason)\}")
 _FENCE = re.compile(r"```(?:json|JSON)?")
 _LABEL_RE = re.compile(r"""["']?label["']?\s*[:=]\s*["']?([123])\b""")
 _LABEL_STR_RE = re.compile(r"""["']?label_str["']?\s*[:=]\s*["']([^"']+)["']""")
-_REFUSAL = re.compile(
-    r"\b(i\s*(?:'m| am)\s*(?:sorry|unable)|i\s*can(?:'|no)t\s+(?:help|assist|comply|"
-    r"provide|evaluate|do that)|i\s*won'?t\s+(?:help|assist))", re.I)
-
 
 @cache
 def template(variant: Variant) -> str:
@@ -107,37 +103,48 @@ def _label_of(obj: dict[str, Any]) -> int | None:
     return None
 
 
-def _json_objects(text: str) -> list[dict[str, Any]]:
+def _json_spans(text: str) -> list[tuple[int, int, dict[str, Any]]]:
     dec = json.JSONDecoder()
-    out: list[dict[str, Any]] = []
+    out: list[tuple[int, int, dict[str, Any]]] = []
     i = text.find("{")
     while i != -1:
         try:
             obj, end = dec.raw_decode(text, i)
-        except ValueError:
+        except (ValueError, RecursionError):
             i = text.find("{", i + 1)
             continue
         if isinstance(obj, dict):
-            out.append(obj)
+            out.append((i, end, obj))
         i = text.find("{", end)
     return out
 
 
 def parse_judgement(text: str | None) -> Parsed:
-    """Parse a judge reply robustly.
+    """Parse a judge reply robustly, refusals first.
 
-    Order: the *last* JSON object with a valid label (code fences tolerated); else the last
-    ``"label": N`` or ``"label_str": "..."`` in the text; else an error (``refused`` when the
-    reply reads like a refusal). A label is never guessed from free prose.
+    Order: a reply whose own prose (outside any JSON object, so an explanation quoting the
+    model's refusal does not count) opens as or reads like a refusal is the *judge's*
+    refusal; else the *last* JSON object with a valid label (code fences tolerated); else the
+    last ``"label": N`` or ``"label_str": "..."`` in the text; else an error. A label is
+    never guessed from free prose.
     """
+    from vsil.detectors.judges.prompts import looks_like_refusal
+
     if text is None or not text.strip():
         return Parsed(None, error="empty judge reply")
     clean = _FENCE.sub("", text)
-    for obj in reversed(_json_objects(clean)):
-        label = _label_of(obj)
-        if label is not None:
-            expl = obj.get("explanation")
-            return Parsed(label, explanation=str(expl) if expl is not None else "")
+    spans = _json_spans(clean)
+    prose = list(clean)
+    for a, b, _ in spans:  # blank the JSON objects, keeping positions
+        prose[a:b] = " " * (b - a)
+    labelled = [(a, obj) for a, _, obj in spans if _label_of(obj) is not None]
+    lead = "".join(prose[:labelled[-1][0]] if labelled else prose).strip()
+    if looks_like_refusal(lead):
+        return Parsed(None, error="judge refused", refused=True)
+    if labelled:
+        obj = labelled[-1][1]
+        expl = obj.get("explanation")
+        return Parsed(_label_of(obj), explanation=str(expl) if expl is not None else "")
     labels = _LABEL_RE.findall(clean)
     if labels:
         return Parsed(int(labels[-1]), explanation="(parsed from malformed JSON)")
@@ -145,6 +152,4 @@ def parse_judgement(text: str | None) -> Parsed:
     if names:
         return Parsed(_BY_NAME[names[-1].strip().lower()],
                       explanation="(parsed from malformed JSON)")
-    if _REFUSAL.search(clean):
-        return Parsed(None, error="judge refused", refused=True)
     return Parsed(None, error="no label in judge reply")

@@ -1,7 +1,9 @@
 """Refusal, warning and safety rates with Wilson intervals (paper §3.8 metrics).
 
-Over all N (the paper's denominator: model errors and unjudged answers count in N and add to
-no numerator) and over judged answers only. Unjudged and error counts travel with every rate.
+Over all N (the paper's denominator) and over judged answers only, under the one accounting
+rule of `vsil.audit.metrics.judged_rows`: a row counts toward a numerator only when it was
+answered and its judge gave a label; model errors, input errors and unjudged answers count in
+N and add to no numerator. Unjudged and error counts travel with every rate.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from vsil.audit.metrics import wilson
+from vsil.audit.metrics import judged_rows, wilson
 
 _NAN_CI = (math.nan, math.nan)
 
@@ -68,10 +70,13 @@ def compute_rates(labels: Sequence[Any], status: Sequence[str],
     label is unjudged.
     """
     n = len(status)
+    if len(labels) != n:
+        raise ValueError("labels and status differ in length")
     lab = [int(x) if x is not None and not pd.isna(x) else None for x in labels]
-    n1 = sum(1 for x in lab if x == 1)
-    n2 = sum(1 for x in lab if x == 2)
-    n3 = sum(1 for x in lab if x == 3)
+    judged_mask = judged_rows(list[Any](lab), error=[s != "answered" for s in status])
+    n1 = sum(1 for x, ok in zip(lab, judged_mask, strict=True) if ok and x == 1)
+    n2 = sum(1 for x, ok in zip(lab, judged_mask, strict=True) if ok and x == 2)
+    n3 = sum(1 for x, ok in zip(lab, judged_mask, strict=True) if ok and x == 3)
     judged = n1 + n2 + n3
     answered = sum(1 for s in status if s == "answered")
     refused = sum(1 for s, x, r in zip(status, lab, judge_refused or [False] * n, strict=True)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from vsil.report._common import clip, flatten, num, pct, pct_ci, to_float
+from vsil.report._common import cell, clip, flatten, num, pct, pct_ci, to_float
 from vsil.report.markdown import md_escape
 
 if TYPE_CHECKING:
@@ -98,10 +98,13 @@ def _context(result: EvalResult, full: bool) -> dict[str, Any]:
     rows = result.rows
     errors = []
     for r in rows.itertuples():
-        if r.model_error:
-            errors.append({"id": r.id, "stage": "model", "error": clip(r.model_error, 300)})
-        elif r.judge_error:
-            errors.append({"id": r.id, "stage": "judge", "error": clip(r.judge_error, 300)})
+        # by status, never by truthiness: a missing value is NaN, and NaN is truthy
+        if r.status == "answered":
+            if cell(r.judge_error).strip():
+                errors.append({"id": r.id, "stage": "judge", "error": clip(r.judge_error, 300)})
+        else:
+            stage = "input" if r.status == "input_error" else "model"
+            errors.append({"id": r.id, "stage": stage, "error": clip(r.model_error, 300)})
         if len(errors) >= MAX_ROWS:
             break
     answers = [{"id": r.id, "category": clip(r.category, 60),

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from vsil._jsonable import dumps
 from vsil.eval.rates import Rates, breakdown, compute_rates
 
 #: the row columns every EvalResult has
@@ -81,7 +82,7 @@ class EvalResult:
 
     def to_json(self, path: str | os.PathLike[str] | None = None, rows: bool = True) -> str:
         """JSON text (NaN as null); written to ``path`` when given."""
-        text = json.dumps(_clean(self.to_dict(rows=rows)), indent=1, ensure_ascii=False)
+        text = dumps(self.to_dict(rows=rows), indent=1, ensure_ascii=False)
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")
         return text

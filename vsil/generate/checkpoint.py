@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vsil._jsonable import dumps
 from vsil._version import __version__
 
 
@@ -108,7 +109,7 @@ class Checkpoint:
                         "vsil_version": __version__}
                 f.write(json.dumps({"_header": head}) + "\n")
             for r in records:
-                f.write(json.dumps(r.to_json(), ensure_ascii=False, default=str) + "\n")
+                f.write(dumps(r.to_json(), ensure_ascii=False) + "\n")
                 self.records[r.key] = r
             f.flush()
             os.fsync(f.fileno())

@@ -174,17 +174,14 @@ class StructuredLLM:
     def _answer(self, r: ChatResult) -> Answer:
         if not r.ok:
             return Answer(None, f"request failed ({r.kind}): {r.error}", "request")
-        assert r.response is not None
-        try:
-            msg = r.response["choices"][0]["message"]
-            content = msg.get("content")
-        except (KeyError, IndexError, TypeError, AttributeError):
-            return Answer(None, "schema violation: reply has no message content", "schema")
-        if msg.get("refusal"):
-            return Answer(None, f"model refused: {str(msg['refusal'])[:200]}", "request")
-        if isinstance(content, list):  # content parts
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        return parse_answer(self.role, content)
+        from vsil.runtime.replies import reply_of
+
+        rep = reply_of(r.response)
+        if rep.problem is not None:
+            return Answer(None, f"schema violation: {rep.problem}", "schema")
+        if rep.refusal:
+            return Answer(None, f"model refused: {rep.refusal[:200]}", "request")
+        return parse_answer(self.role, rep.text)
 
     def info(self) -> dict[str, Any]:
         """Provenance: endpoint (no key), the json mode actually used, usage so far."""

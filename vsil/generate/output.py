@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from vsil._jsonable import dumps
 
 #: the fields of one VLSBench ``data.json`` entry, in the released file's order
 FIELDS = ("instruction_id", "instruction", "image_path", "category", "sub_category", "source",
@@ -51,5 +52,5 @@ def write_vlsbench(items: Sequence[dict[str, Any]], out: Path) -> list[dict[str,
 def write_json(path: Path, obj: Any) -> None:
     """Write JSON atomically (a temporary file, then a rename)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    tmp.write_text(dumps(obj, ensure_ascii=False, indent=2), encoding="utf-8")
     os.replace(tmp, path)

@@ -119,10 +119,11 @@ class OpenAIImagesT2I:
             body["response_format"] = "b64_json"
         return body
 
-    async def _one(self, client: Any, sem: asyncio.Semaphore, prompt: str) -> Drawn:
+    async def _one(self, client: Any, sem: asyncio.Semaphore, prompt: str,
+                   key: str | None = None) -> Drawn:
         from PIL import Image
 
-        from vsil.runtime.http import parse_retry_after
+        from vsil.runtime.http import parse_retry_after, redact
 
         url = f"{str(self.cfg.base_url).rstrip('/')}/images/generations"
         last = "no attempt"
@@ -141,14 +142,15 @@ class OpenAIImagesT2I:
                                             else 0.5 * 2 ** attempt))
                     continue
                 if r.status_code >= 400:
-                    return Drawn(error=f"HTTP {r.status_code}: {r.text[:300]}")
+                    return Drawn(error=f"HTTP {r.status_code}: {redact(r.text, key)[:300]}")
                 try:
                     b64 = r.json()["data"][0]["b64_json"]
                     img = Image.open(io.BytesIO(base64.b64decode(b64)))
                     img.load()
                     return Drawn(img.convert("RGB"))
                 except Exception as e:
-                    return Drawn(error=f"bad images reply: {type(e).__name__}: {str(e)[:200]}")
+                    return Drawn(error=f"bad images reply: {type(e).__name__}: "
+                                       f"{redact(str(e), key)[:200]}")
         return Drawn(error=f"gave up after {self.cfg.max_retries + 1} attempts: {last}")
 
     def draw(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[Drawn]:
@@ -163,7 +165,7 @@ class OpenAIImagesT2I:
         async def main() -> list[Drawn]:
             sem = asyncio.Semaphore(self.cfg.concurrency)
             async with httpx.AsyncClient(timeout=self.cfg.timeout, headers=headers) as client:
-                return list(await asyncio.gather(*(self._one(client, sem, p)
+                return list(await asyncio.gather(*(self._one(client, sem, p, key)
                                                    for p in prompts)))
 
         return run_sync(main)

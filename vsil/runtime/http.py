@@ -17,7 +17,12 @@ Policy (see docs/http-judges.md):
 * token usage is summed over the runtime's life, with an optional price table → cost.
 
 The API key is only ever put in the ``Authorization`` header: never in a repr, an error
-message, a log line or a result.
+message, a log line or a result. A server that echoes the key back (in an error body or a
+reply) has it replaced by ``[redacted]`` before anything else sees the text (`redact`).
+
+Whatever a server sends, each request ends as a response or an error record of its own: a
+reply that is not JSON, nested too deeply, or without choices is a ``bad_response`` error,
+and nothing a server sends raises out of `ChatRuntime.chat`.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import email.utils
+import json
 import random
 import ssl
 import time
@@ -38,6 +44,7 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from vsil.runtime.progress import progress
+from vsil.runtime.replies import usage_of
 
 T = TypeVar("T")
 
@@ -47,6 +54,16 @@ _CONTENT_FILTER_MARKERS = ("content_policy", "content policy", "content_filter",
                            "content management policy", "responsibleaipolicyviolation",
                            "safety system")
 _BODY_KEEP = 2000
+#: keys shorter than this are not searched for in server text (they would match by chance)
+MIN_REDACTED_KEY = 6
+REDACTED = "[redacted]"
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with every occurrence of ``secret`` replaced by ``[redacted]``."""
+    if not secret or len(secret) < MIN_REDACTED_KEY or secret not in text:
+        return text
+    return text.replace(secret, REDACTED)
 
 
 class RequestFailed(Exception):
@@ -351,6 +368,7 @@ class ChatRuntime:
                             status=e.status, body=e.body)
                     attempts += 1
                     data = await self._send(client, body)
+                    self._account(body, data)
         except RequestFailed as e:
             if e.kind != "circuit_open":
                 self._record(e)
@@ -359,12 +377,22 @@ class ChatRuntime:
                               body=e.body, attempts=attempts,
                               latency_s=time.perf_counter() - started)
         self._record(None)
-        self._account(body, data)
         self.usage.succeeded += 1
         return ChatResult(index, response=data, attempts=attempts,
                           latency_s=time.perf_counter() - started)
 
     async def _send(self, client: httpx.AsyncClient, body: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            return await self._send_once(client, body)
+        except RequestFailed:
+            raise
+        except Exception as e:  # whatever the server sent, this request fails alone
+            raise self._attempt_failed(RequestFailed(
+                "bad_response", redact(f"unreadable reply: {type(e).__name__}: {e}"[:300],
+                                       self._api_key))) from None
+
+    async def _send_once(self, client: httpx.AsyncClient, body: Mapping[str, Any]
+                         ) -> dict[str, Any]:
         self.usage.requests += 1
         try:
             r = await client.post(f"{self.base_url}/chat/completions", json=dict(body))
@@ -373,16 +401,17 @@ class ChatRuntime:
                 "timeout", f"timeout after {self.timeout:g}s ({type(e).__name__})")) from None
         except httpx.TransportError as e:
             raise self._attempt_failed(RequestFailed(
-                "connection", f"connection error: {type(e).__name__}")) from None
-        text = r.text
+                "connection", f"connection error: {type(e).__name__}"
+                f"{': ' + _reason(e) if _reason(e) else ''}")) from None
+        text = redact(r.text, self._api_key)
         if r.status_code >= 400:
             kind = _kind_for_status(r.status_code, text)
             raise self._attempt_failed(RequestFailed(
                 kind, f"HTTP {r.status_code}: {_short(text)}", status=r.status_code,
                 body=text[:_BODY_KEEP], retry_after=parse_retry_after(r.headers)))
         try:
-            data = r.json()
-        except ValueError:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
             raise self._attempt_failed(RequestFailed(
                 "bad_response", f"HTTP {r.status_code}: reply is not JSON: {_short(text)}",
                 status=r.status_code, body=text[:_BODY_KEEP])) from None
@@ -428,11 +457,9 @@ class ChatRuntime:
             self.usage.circuit_trips += 1
 
     def _account(self, body: Mapping[str, Any], data: Mapping[str, Any]) -> None:
-        usage = data.get("usage") or {}
-        if not isinstance(usage, Mapping):
-            return
-        pt = int(usage.get("prompt_tokens") or 0)
-        ct = int(usage.get("completion_tokens") or 0)
+        usage = usage_of(data)  # malformed counts are skipped, never raised
+        pt = usage.get("prompt_tokens", 0)
+        ct = usage.get("completion_tokens", 0)
         self.usage.prompt_tokens += pt
         self.usage.completion_tokens += ct
         if not self.prices:
@@ -443,6 +470,17 @@ class ChatRuntime:
             return
         self.usage.cost_usd = (self.usage.cost_usd or 0.0) + (
             pt * price.prompt + ct * price.completion) / 1e6
+
+
+def _reason(e: BaseException) -> str:
+    """The innermost cause of a transport error, e.g. ``Connection refused``."""
+    inner: BaseException | None = e
+    while inner is not None and inner.__cause__ is not None:
+        inner = inner.__cause__
+    text = str(inner or "")
+    if isinstance(inner, OSError) and inner.strerror:
+        text = inner.strerror
+    return _short(text, 120)
 
 
 def _short(text: str, n: int = 300) -> str:
