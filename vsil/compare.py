@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from vsil._jsonable import dumps
 from vsil.audit.metrics import Z95
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ class CompareResult:
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """The table, each dataset's summary and provenance, as JSON."""
-        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=1, default=_default)
+        text = dumps(self.to_dict(), ensure_ascii=False, indent=1)
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")
         return text
@@ -314,14 +315,6 @@ def _clean(v: Any) -> Any:
     if isinstance(v, float) and math.isnan(v):
         return None
     return v
-
-
-def _default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return _clean(o)
-    if isinstance(o, tuple | set):
-        return list(o)
-    return str(o)
 
 
 _HTML = """<!doctype html>

@@ -90,24 +90,27 @@ def test_interrupted_run_resumes(cache_path: Path) -> None:
 
 
 def test_filter_returns_the_input_type(cache_path: Path) -> None:
-    kept = vsil.filter(ROWS, judge=RuleJudge(), overlap=(), cache=cache_path, quiet=True)
+    kept = vsil.filter(ROWS, judge=RuleJudge(), overlap=(), cache=cache_path, quiet=True,
+                       unjudged="keep")
     assert isinstance(kept, list) and [r["id"] for r in kept] == [
         "hidden", "benign", "fail", "refuse"]
     df = pd.DataFrame(ROWS)
-    kdf = vsil.filter(df, judge=RuleJudge(), overlap=(), cache=cache_path, quiet=True)
+    kdf = vsil.filter(df, judge=RuleJudge(), overlap=(), cache=cache_path, quiet=True,
+                      unjudged="keep")
     assert isinstance(kdf, pd.DataFrame) and list(kdf["id"]) == list(
         df[df.id != "leak"]["id"])
     res = vsil.audit(ROWS, judge=RuleJudge(), overlap=(), cache=cache_path, quiet=True)
     assert [r["id"] for r in res.leaky()] == ["leak"]
-    by_score = res.clean(threshold=0.5)
-    assert "leak" not in [r["id"] for r in by_score]
+    by_score = res.clean(threshold=0.5, unjudged="drop")
+    assert [r["id"] for r in by_score] == ["hidden", "benign"]
 
 
 def test_filter_hf_dataset(cache_path: Path) -> None:
     datasets = pytest.importorskip("datasets")
     hf = datasets.Dataset.from_list(ROWS)
-    out = vsil.filter(hf, judge=RuleJudge(), overlap=(), cache=cache_path, quiet=True)
-    assert isinstance(out, datasets.Dataset) and "leak" not in out["id"]
+    out = vsil.filter(hf, judge=RuleJudge(), overlap=(), cache=cache_path, quiet=True,
+                      unjudged="drop")
+    assert isinstance(out, datasets.Dataset) and list(out["id"]) == ["hidden", "benign"]
 
 
 def test_per_category_and_json_roundtrip(cache_path: Path, tmp_path: Path) -> None:

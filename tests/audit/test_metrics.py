@@ -47,9 +47,12 @@ def test_errors_stay_in_denominator_and_are_never_labels() -> None:
     text = [True, None, True, False]
     f = figures(pair, text)
     assert f.n == 4 and f.n_errors == 2 and f.n_scored == 2
-    assert f.r1 == 0.5  # the row whose J(T) failed still has an unsafe pair
+    # the accounting rule: a row counts toward a numerator only when both verdicts exist, so
+    # the row whose J(T) failed adds nothing to R1 and the one whose J(T,I) failed nothing to
+    # the text-only rate; both stay in N
+    assert f.r1 == 0.25 and f.n_pair_unsafe == 1
     assert f.r2 == 0.25  # only row 0 is unsafe on both
-    assert f.n_text_unsafe == 2
+    assert f.n_text_unsafe == 1 and f.text_unsafe_rate == 0.25
 
 
 def test_wilson_known_values() -> None:

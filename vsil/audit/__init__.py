@@ -2,17 +2,20 @@
 
 from vsil.audit.audit import audit, leakage_score, per_category
 from vsil.audit.filtering import filter
-from vsil.audit.metrics import LeakageFigures, bootstrap_ratio, figures, wilson
-from vsil.audit.result import AuditResult, AuditSummary
+from vsil.audit.metrics import LeakageFigures, bootstrap_ratio, figures, judged_rows, wilson
+from vsil.audit.result import AuditResult, AuditSummary, FilterCounts, UnjudgedRowsError
 
 __all__ = [
     "AuditResult",
     "AuditSummary",
+    "FilterCounts",
     "LeakageFigures",
+    "UnjudgedRowsError",
     "audit",
     "bootstrap_ratio",
     "figures",
     "filter",
+    "judged_rows",
     "leakage_score",
     "per_category",
     "wilson",

@@ -19,9 +19,10 @@ from vsil.audit.describe import describe_images
 from vsil.audit.metrics import figures
 from vsil.audit.outputs import AuditOutputs
 from vsil.audit.result import AuditResult, AuditSummary
+from vsil.audit.runner import run_detector
 from vsil.dataset import Dataset, load
 from vsil.detectors import JudgeInput, Overlap, OverlapInput, Verdict, create
-from vsil.runtime.batched import RunStats, run_cached
+from vsil.runtime.batched import RunStats
 from vsil.runtime.cache import Cache, content_key, open_cache
 
 #: weight of the overlap scorers in the leakage score (see docs/results.md)
@@ -42,6 +43,7 @@ def audit(
     seed: int = 0,
     engine: Literal["local", "ray"] = "local",
     ray_options: Any = None,
+    retry_errors: bool = False,
     **load_kwargs: Any,
 ) -> AuditResult:
     """Audit a multimodal safety dataset for visual safety information leakage.
@@ -70,6 +72,10 @@ def audit(
             ``ray.data.Dataset`` input always runs on Ray.
         ray_options: a `vsil.audit.ray_engine.RayOptions` or a dict of its fields
             (``address``, ``concurrency``, ``num_gpus``, ``parquet_dir`` ...).
+        retry_errors: ask again for every failure found in the cache. Transient and
+            environment failures are never cached; input, parse and refusal failures are
+            (a deterministic judge would repeat them), and this re-asks them. See
+            `vsil.runtime.failures`.
         **load_kwargs: passed to `vsil.load` (``image_root=``, ``text=``, ``root=``...).
 
     Returns:
@@ -94,10 +100,10 @@ def audit(
         ro = ray_options if isinstance(ray_options, RayOptions) else RayOptions(
             **(ray_options or {}))
         out = audit_ray(ds, judge, text_judge, overlap, describe, cache, judge_options=opts,
-                        options=ro)
+                        options=ro, retry_errors=retry_errors)
     elif engine == "local":
         out = _compute_local(ds, judge, text_judge, overlap, describe, cache, opts,
-                             show_progress)
+                             show_progress, retry_errors)
     else:
         raise ValueError(f"engine must be 'local' or 'ray', not {engine!r}")
     described, rows, overlaps, stats = out.described, out.rows, out.overlaps, out.stats
@@ -122,16 +128,24 @@ def audit(
         judge=pair_judge.name,
         text_judge=txt_judge.name,
         judge_usage=out.judge_usage,
+        errors_by_kind={str(k): int(v) for k, v in
+                        samples["error_kind"].dropna().value_counts().sort_index().items()},
+        warnings=list(out.warnings),
     )
     per_cat = per_category(samples, list(overlaps), seed=seed)
     provenance = _provenance(ds, pair_judge, txt_judge, scorers, described.detectors, describe)
     provenance["engine"] = engine
+    if out.warnings:
+        provenance["warnings"] = list(out.warnings)
     provenance["elapsed_s"] = round(time.perf_counter() - started, 3)
     result = AuditResult(samples=samples, summary=summary, per_category=per_cat,
                          provenance=provenance, dataset=ds)
     if not quiet:
+        for w in out.warnings:
+            print(f"vsil: warning: {w}", file=sys.stderr)
         print(
-            f"vsil: audited {fig.n} samples of {ds.name!r}: {fig.n_errors} errors, "
+            f"vsil: audited {fig.n} samples of {ds.name!r}: {fig.n_errors} errors"
+            f"{_kinds(summary.errors_by_kind)}, "
             f"{summary.cache_hits} cache hits, {summary.computed} computed, "
             f"{len(ds.skipped)} skipped at load; R1={fig.r1:.4f} R2={fig.r2:.4f} "
             f"leak_ratio={_fmt(fig.leak_ratio)}{_usage_line(summary.judge_usage)} "
@@ -143,24 +157,27 @@ def audit(
 
 def _compute_local(ds: Dataset, judge: Any, text_judge: Any, overlap: Sequence[Any] | None,
                    describe: Any, cache: Cache | str | bool | None, opts: dict[str, Any],
-                   show_progress: bool | None) -> AuditOutputs:
+                   show_progress: bool | None, retry_errors: bool = False) -> AuditOutputs:
     """Every per-sample output of the audit, in this process."""
     store = open_cache(cache)
     pair_judge = create("judge", judge, **opts)
     txt_judge = create("judge", text_judge, **opts) if text_judge is not None else pair_judge
     scorers = [create("overlap", o) for o in (overlap or ())]
 
-    described = describe_images(ds, describe, store, show_progress=show_progress)
+    described = describe_images(ds, describe, store, show_progress=show_progress,
+                                retry_errors=retry_errors)
     image_text = described.image_text
     rows = [i for i, s in enumerate(ds) if s.load_error is None]
     stats: list[RunStats] = list(described.stats)
 
     pair_in = [JudgeInput(ds[i].text, ds[i].image, image_text[i]) for i in rows]
     text_in = [JudgeInput(ds[i].text) for i in rows]
-    pair_v = _run_judge(pair_judge, pair_in, store, stats, "J(T,I)", show_progress)
-    text_v = _run_judge(txt_judge, text_in, store, stats, "J(T)", show_progress)
+    pair_v = _run_judge(pair_judge, pair_in, store, stats, "J(T,I)", show_progress,
+                        retry_errors)
+    text_v = _run_judge(txt_judge, text_in, store, stats, "J(T)", show_progress, retry_errors)
     ov_in = [OverlapInput(ds[i].text, ds[i].image, image_text[i]) for i in rows]
-    overlaps = {sc.name: _run_overlap(sc, ov_in, store, stats, show_progress) for sc in scorers}
+    overlaps = {sc.name: _run_overlap(sc, ov_in, store, stats, show_progress, retry_errors)
+                for sc in scorers}
     return AuditOutputs(described=described, rows=rows, pair=pair_v, text=text_v,
                         overlaps=overlaps, stats=stats, pair_judge=pair_judge,
                         text_judge=txt_judge, scorers=scorers,
@@ -189,6 +206,10 @@ def _usage_line(u: dict[str, Any]) -> str:
     return "; judge " + ", ".join(parts)
 
 
+def _kinds(by_kind: dict[str, int]) -> str:
+    return (" (" + ", ".join(f"{v} {k}" for k, v in by_kind.items()) + ")") if by_kind else ""
+
+
 def _fmt(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{x:.4f}"
 
@@ -200,44 +221,36 @@ def _judge_key(judge: Any, x: JudgeInput) -> str:
     return content_key("judge", x.text, img, x.image_text)
 
 
+def _overlap_key(scorer: Any, x: OverlapInput) -> str:
+    uses_px = getattr(scorer, "uses_image_pixels", False)
+    return content_key("overlap", x.text, x.image.sha256 if (uses_px and x.image) else None,
+                       x.image_text)
+
+
 def _run_judge(judge: Any, inputs: list[JudgeInput], store: Cache, stats: list[RunStats],
-               label: str, show_progress: bool | None) -> list[Verdict]:
+               label: str, show_progress: bool | None, retry_errors: bool = False
+               ) -> list[Verdict]:
     if not inputs:
         return []
-    keys = [_judge_key(judge, x) for x in inputs]
-
-    def compute(idx: list[int]) -> list[dict[str, Any]]:
-        return [v.to_json() for v in judge.judge([inputs[i] for i in idx])]
-
-    outs, st = run_cached(f"judge:{judge.fingerprint}", keys, compute, store,
-                          batch_size=getattr(judge, "batch_size", 256),
-                          desc=f"{label} {judge.name}", show_progress=show_progress,
-                          cacheable=_final_verdict)
-    stats.append(st)
+    outs = run_detector(
+        f"judge:{judge.fingerprint}", inputs, lambda x: _judge_key(judge, x),
+        lambda xs: [v.to_json() for v in judge.judge(xs)],
+        lambda err, kind: Verdict.failed(err, kind).to_json(), store, stats,
+        desc=f"{label} {judge.name}", batch_size=getattr(judge, "batch_size", 256),
+        show_progress=show_progress, retry_errors=retry_errors)
     return [Verdict.from_json(o) for o in outs]
 
 
-def _final_verdict(o: dict[str, Any]) -> bool:
-    """What the cache keeps: everything but transient failures (HTTP errors, timeouts,
-    outages), so a re-run asks again for those and only those."""
-    return not o.get("transient", False)
-
-
 def _run_overlap(scorer: Any, inputs: list[OverlapInput], store: Cache, stats: list[RunStats],
-                 show_progress: bool | None) -> list[Overlap]:
+                 show_progress: bool | None, retry_errors: bool = False) -> list[Overlap]:
     if not inputs:
         return []
-    uses_px = getattr(scorer, "uses_image_pixels", False)
-    keys = [content_key("overlap", x.text, x.image.sha256 if (uses_px and x.image) else None,
-                        x.image_text) for x in inputs]
-
-    def compute(idx: list[int]) -> list[dict[str, Any]]:
-        return [o.to_json() for o in scorer.score([inputs[i] for i in idx])]
-
-    outs, st = run_cached(f"overlap:{scorer.fingerprint}", keys, compute, store,
-                          batch_size=getattr(scorer, "batch_size", 256),
-                          desc=f"overlap {scorer.name}", show_progress=show_progress)
-    stats.append(st)
+    outs = run_detector(
+        f"overlap:{scorer.fingerprint}", inputs, lambda x: _overlap_key(scorer, x),
+        lambda xs: [o.to_json() for o in scorer.score(xs)],
+        lambda err, kind: Overlap(score=None, error=err, failure=kind).to_json(), store,
+        stats, desc=f"overlap {scorer.name}", batch_size=getattr(scorer, "batch_size", 256),
+        show_progress=show_progress, retry_errors=retry_errors)
     return [Overlap.from_json(o) for o in outs]
 
 
@@ -267,6 +280,15 @@ def _verdict_error(v: Verdict, label: str) -> str | None:
         return f"{label}: judge refused" + (f" ({v.error})" if v.error else "")
     if v.unsafe is None:
         return f"{label}: {v.error or 'no verdict'}"
+    return None
+
+
+def _error_kind(pv: Verdict, tv: Verdict) -> str | None:
+    """The failure kind of a row whose judges did not both answer (J(T,I)'s first), or None.
+    ``unclassified`` for a third-party judge's failure that carries no kind."""
+    for v in (pv, tv):
+        if v.unsafe is None:
+            return v.failure or "unclassified"
     return None
 
 
@@ -303,7 +325,7 @@ def _sample_frame(ds: Dataset, rows: list[int], image_text: list[str | None],
             rec.update(pair_unsafe=None, text_unsafe=None, p_pair_unsafe=None,
                        p_text_unsafe=None, leaky=None, leakage_score=None, pair_categories=[],
                        text_categories=[], shared_concepts=[], evidence="",
-                       error=f"load: {s.load_error}")
+                       error=f"load: {s.load_error}", error_kind="load")
             for name in overlaps:
                 rec[f"overlap_{name}"] = None
             records.append(rec)
@@ -326,6 +348,7 @@ def _sample_frame(ds: Dataset, rows: list[int], image_text: list[str | None],
             evidence="; ".join(x for x in (_evidence(pv, tv, shared, ovs),
                                            extra[i].get("describe_error"), *notes) if x),
             error="; ".join(errors) if errors else None,
+            error_kind=_error_kind(pv, tv),
         )
         for name, o in ovs.items():
             rec[f"overlap_{name}"] = o.score

@@ -5,22 +5,55 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
 
+from vsil._jsonable import dumps
 from vsil.audit.metrics import LeakageFigures
 
 if TYPE_CHECKING:
     from vsil.dataset import Dataset
 
+UnjudgedChoice = Literal["keep", "drop"]
+
+
+class UnjudgedRowsError(ValueError):
+    """Filtering would have to decide about rows that could not be judged; say how."""
+
+
+@dataclass(frozen=True)
+class FilterCounts:
+    """Rows of a dataset by what filtering knows of them."""
+
+    total: int
+    leaky: int
+    clean: int
+    unjudged: int
+    skipped_at_load: int = 0
+
+
+def check_unjudged(choice: str | None, counts: FilterCounts) -> UnjudgedChoice | None:
+    """``choice`` validated; `UnjudgedRowsError` when there are unjudged rows and no choice."""
+    if choice is not None and choice not in ("keep", "drop"):
+        raise ValueError(f"unjudged must be 'keep' or 'drop', not {choice!r}")
+    if choice is None and counts.unjudged:
+        skipped = (f", {counts.skipped_at_load} of them skipped at load"
+                   if counts.skipped_at_load else "")
+        raise UnjudgedRowsError(
+            f"{counts.unjudged} of {counts.total} rows could not be judged (load errors, "
+            f"judge failures or refusals{skipped}); they are not known to be clean. Choose "
+            "what happens to them: unjudged='keep' or 'drop' (CLI: --unjudged keep|drop)")
+    return choice  # type: ignore[return-value]
+
+
 SAMPLE_COLUMNS = (
     "id", "category", "sub_category", "text", "image", "image_text", "image_text_source",
     "pair_unsafe", "text_unsafe", "p_pair_unsafe", "p_text_unsafe", "leaky", "leakage_score",
-    "pair_categories", "text_categories", "shared_concepts", "evidence", "error",
+    "pair_categories", "text_categories", "shared_concepts", "evidence", "error", "error_kind",
 )
 
 
@@ -39,6 +72,9 @@ class AuditSummary:
     judge: str = ""
     text_judge: str = ""
     judge_usage: dict[str, Any] = field(default_factory=dict)
+    #: error rows per kind: ``load`` or a failure kind of `vsil.runtime.failures`
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def __getattr__(self, name: str) -> Any:
         # summary.r1, summary.leak_ratio ... read through to the figures
@@ -55,10 +91,14 @@ class AuditSummary:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AuditSummary:
         f = dict(d["figures"])
-        for k, v in f.items():
+        for k, v in f.items():  # null (JSON for NaN) back to NaN
             if isinstance(v, list):
-                f[k] = tuple(v)
-        return cls(**{**d, "figures": LeakageFigures(**f)})
+                f[k] = tuple(math.nan if x is None else x for x in v)
+            elif v is None:
+                f[k] = math.nan
+        known = {x.name for x in fields(cls)}
+        return cls(**{**{k: v for k, v in d.items() if k in known},
+                      "figures": LeakageFigures(**f)})
 
     def table(self) -> pd.DataFrame:
         """The headline figures as a small frame: value, 95% interval, count."""
@@ -100,24 +140,57 @@ class AuditResult:
 
     # ---- filtering -------------------------------------------------------------------
     def leaky_mask(self, threshold: float | None = None) -> np.ndarray[Any, np.dtype[np.bool_]]:
-        """Per-sample leaky flag, or ``leakage_score >= threshold`` when one is given."""
+        """Per-sample leaky flag, or ``leakage_score >= threshold`` when one is given
+        (False for rows that could not be judged; see `unjudged_mask`)."""
         if threshold is not None:
             return np.asarray(self.samples["leakage_score"].fillna(-1.0) >= threshold)
         return np.asarray(self.samples["leaky"].fillna(False).astype(bool))
 
-    def clean(self, threshold: float | None = None) -> Any:
-        """The input's own type (list, DataFrame, HF Dataset) without the leaky rows."""
-        return self._select(~self.leaky_mask(threshold))
+    def unjudged_mask(self, threshold: float | None = None
+                      ) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        """Per-sample flag of rows whose leak is unknown: the row failed to load or a judge
+        failed or refused (``leaky`` is NA), or, with ``threshold``, it has no
+        ``leakage_score``."""
+        col = "leakage_score" if threshold is not None else "leaky"
+        return np.asarray(self.samples[col].isna())
 
-    def leaky(self, threshold: float | None = None) -> Any:
-        """The input's own type with only the leaky rows."""
-        return self._select(self.leaky_mask(threshold))
+    def filter_counts(self, threshold: float | None = None) -> FilterCounts:
+        """How many rows are leaky, clean and unjudged (rows skipped at load included)."""
+        leaky = self.leaky_mask(threshold)
+        unjudged = self.unjudged_mask(threshold)
+        skipped = self.summary.n_skipped_at_load
+        return FilterCounts(total=len(leaky) + skipped, leaky=int(leaky.sum()),
+                            clean=int((~leaky & ~unjudged).sum()),
+                            unjudged=int(unjudged.sum()) + skipped, skipped_at_load=skipped)
 
-    def _select(self, mask: np.ndarray[Any, np.dtype[np.bool_]]) -> Any:
+    def clean(self, threshold: float | None = None, *,
+              unjudged: UnjudgedChoice | None = None) -> Any:
+        """The input's own type (list, DataFrame, HF Dataset) without the leaky rows.
+
+        Rows that could not be judged (load errors, judge failures or refusals, rows skipped
+        at load) are not known to be clean: when there are any, ``unjudged`` must say what
+        happens to them, ``"keep"`` or ``"drop"``; otherwise `UnjudgedRowsError` is raised.
+        """
         if self.dataset is None:
             raise ValueError("this result was read from disk without its dataset; "
                              "use result.samples to filter rows")
-        return self.dataset.select(list(mask))
+        counts = self.filter_counts(threshold)
+        choice = check_unjudged(unjudged, counts)
+        keep = ~self.leaky_mask(threshold)
+        if choice == "drop":
+            keep &= ~self.unjudged_mask(threshold)
+        return self._select(keep, include_skipped=choice == "keep")
+
+    def leaky(self, threshold: float | None = None) -> Any:
+        """The input's own type with only the rows known to be leaky."""
+        return self._select(self.leaky_mask(threshold))
+
+    def _select(self, mask: np.ndarray[Any, np.dtype[np.bool_]],
+                include_skipped: bool = False) -> Any:
+        if self.dataset is None:
+            raise ValueError("this result was read from disk without its dataset; "
+                             "use result.samples to filter rows")
+        return self.dataset.select(list(mask), include_skipped=include_skipped)
 
     def most_leaky(self, k: int = 20) -> pd.DataFrame:
         cols = [c for c in ("id", "category", "sub_category", "text", "image_text",
@@ -136,7 +209,7 @@ class AuditResult:
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """JSON of the summary, per-category figures, provenance and every sample row."""
-        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=1, default=_json_default)
+        text = dumps(self.to_dict(), ensure_ascii=False, indent=1)
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")
         return text
@@ -204,20 +277,6 @@ class AuditResult:
         f = self.summary.figures
         return (f"AuditResult(dataset={self.summary.dataset!r}, n={f.n}, R1={f.r1:.4f}, "
                 f"R2={f.r2:.4f}, leak_ratio={f.leak_ratio:.4f}, errors={f.n_errors})")
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return None if math.isnan(o) else float(o)
-    if isinstance(o, np.bool_):
-        return bool(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, tuple | set):
-        return list(o)
-    return str(o)
 
 
 def _clean(v: Any) -> Any:

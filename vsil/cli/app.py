@@ -1,6 +1,9 @@
 """`vsil audit | filter | report | datasets | detectors`.
 
 Errors print one clear message to stderr and exit non-zero; exit 0 means the work completed.
+Exit codes: 2 bad input or arguments, 3 a missing optional dependency, 4 a detector or
+endpoint that is unavailable (a model that cannot load, an endpoint that is down or keeps
+failing; what finished is cached, so a re-run resumes), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import Any, TypeVar
 
 import typer
 
+from vsil._jsonable import dumps
+
 app = typer.Typer(
     name="vsil",
     help="Audit multimodal safety datasets for visual safety information leakage (VSIL).",
@@ -25,6 +30,7 @@ app = typer.Typer(
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_BAD_INPUT = 2
 EXIT_MISSING_DEP = 3
+EXIT_UNAVAILABLE = 4
 
 
 def friendly_errors(fn: F) -> F:
@@ -33,9 +39,13 @@ def friendly_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from vsil.dataset import DataError
+        from vsil.runtime.failures import Unavailable
 
         try:
             return fn(*args, **kwargs)
+        except Unavailable as e:
+            typer.echo(f"error: {_one_line(e)}", err=True)
+            raise typer.Exit(EXIT_UNAVAILABLE) from None
         except DataError as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -47,6 +57,10 @@ def friendly_errors(fn: F) -> F:
             raise typer.Exit(EXIT_BAD_INPUT) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())
 
 
 def _load_kwargs(image_root: Path | None, root: Path | None, variant: str | None,
@@ -95,18 +109,26 @@ PresetOpt = typer.Option(None, "--judge-preset",
                          "llamaguard.")
 ConcurrencyOpt = typer.Option(None, "--judge-concurrency",
                               help="Requests in flight for an HTTP judge (default 16).")
+RetriesOpt = typer.Option(None, "--judge-max-retries", min=0,
+                          help="Retries per request for an HTTP judge (default 5).")
 OverlapOpt = typer.Option("embedding,lexical", "--overlap",
                           help="Comma-separated overlap scorers, or 'none'.")
 DescribeOpt = typer.Option("auto", "--describe",
                            help="auto | off | on | comma-separated describer names.")
 NoCacheOpt = typer.Option(False, "--no-cache", help="Do not read or write the disk cache.")
 CacheOpt = typer.Option(None, "--cache", help="Cache file or directory (default ~/.cache/vsil).")
+RetryErrorsOpt = typer.Option(
+    False, "--retry-errors",
+    help="Ask again for the failures kept in the cache (input, parse and refusal failures; "
+         "transient and environment failures are never cached).")
 
 
 def _judge_kwargs(base_url: str | None, preset: str | None = None,
-                  concurrency: int | None = None) -> dict[str, Any]:
+                  concurrency: int | None = None, max_retries: int | None = None
+                  ) -> dict[str, Any]:
     opts = {k: v for k, v in (("base_url", base_url), ("preset", preset),
-                              ("concurrency", concurrency)) if v is not None}
+                              ("concurrency", concurrency), ("max_retries", max_retries))
+            if v is not None}
     return {"judge_options": opts} if opts else {}
 
 
@@ -120,6 +142,7 @@ def audit(
     base_url: str | None = BaseUrlOpt,
     judge_preset: str | None = PresetOpt,
     judge_concurrency: int | None = ConcurrencyOpt,
+    judge_max_retries: int | None = RetriesOpt,
     overlap: str = OverlapOpt,
     describe: str = DescribeOpt,
     image_root: Path | None = ImageRootOpt,
@@ -140,6 +163,7 @@ def audit(
     batch_size: int | None = typer.Option(None, "--batch-size", min=1,
                                           help="Rows per Ray batch (default 512) for "
                                                "--engine ray."),
+    retry_errors: bool = RetryErrorsOpt,
 ) -> None:
     """Audit DATA; write report.html, result.json and samples.parquet to --out."""
     from vsil.audit import audit as run_audit
@@ -157,8 +181,8 @@ def audit(
         }.items() if v is not None}
     result = run_audit(
         data, judge=judge, overlap=_overlaps(overlap), text_judge=text_judge, **ray_kw,
-        describe=_describe(describe), cache=_cache(no_cache, cache),
-        **_judge_kwargs(base_url, judge_preset, judge_concurrency),
+        describe=_describe(describe), cache=_cache(no_cache, cache), retry_errors=retry_errors,
+        **_judge_kwargs(base_url, judge_preset, judge_concurrency, judge_max_retries),
         **_load_kwargs(image_root, root, variant, on_error, text, image, image_text),
     )
     paths = result.save(out)
@@ -166,8 +190,10 @@ def audit(
     typer.echo(result.summary.table().to_string(index=False))
     typer.echo(f"wrote {paths['html']}, {paths['json']}, {paths['parquet']}")
     if f.n_errors:
-        typer.echo(f"note: {f.n_errors} of {f.n} samples could not be judged; "
-                   "see the 'error' column", err=True)
+        kinds = ", ".join(f"{v} {k}" for k, v in result.summary.errors_by_kind.items())
+        typer.echo(f"note: {f.n_errors} of {f.n} samples could not be judged ({kinds}); they "
+                   "count in N and in no numerator; see the 'error' and 'error_kind' columns",
+                   err=True)
 
 
 
@@ -180,9 +206,9 @@ def _write_rows(rows: list[dict[str, Any]], path: Path) -> None:
     if suffix == ".jsonl":
         with path.open("w", encoding="utf-8") as fh:
             for r in rows:
-                fh.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+                fh.write(dumps(r, ensure_ascii=False) + "\n")
     elif suffix == ".json":
-        path.write_text(json.dumps(rows, ensure_ascii=False, indent=1, default=str),
+        path.write_text(dumps(rows, ensure_ascii=False, indent=1),
                         encoding="utf-8")
     elif suffix == ".csv":
         pd.DataFrame(rows).to_csv(path, index=False)
@@ -205,6 +231,7 @@ def filter_cmd(
     base_url: str | None = BaseUrlOpt,
     judge_preset: str | None = PresetOpt,
     judge_concurrency: int | None = ConcurrencyOpt,
+    judge_max_retries: int | None = RetriesOpt,
     overlap: str = OverlapOpt,
     describe: str = DescribeOpt,
     image_root: Path | None = ImageRootOpt,
@@ -216,24 +243,47 @@ def filter_cmd(
     image_text: str | None = ImageTextOpt,
     no_cache: bool = NoCacheOpt,
     cache: Path | None = CacheOpt,
+    unjudged: str | None = typer.Option(
+        None, "--unjudged",
+        help="keep | drop: what happens to rows that could not be judged (load errors, "
+             "judge failures or refusals, rows skipped at load). Required when there are any."),
+    retry_errors: bool = RetryErrorsOpt,
 ) -> None:
     """Write DATA's rows without the leaky ones to --out (original columns kept)."""
     from vsil.audit import audit as run_audit
+    from vsil.audit.result import check_unjudged
 
     if out.suffix.lower() not in (".jsonl", ".json", ".csv", ".parquet", ".pq"):
         raise ValueError(f"--out must end in .jsonl, .json, .csv or .parquet: {out}")
+    if unjudged is not None and unjudged not in ("keep", "drop"):
+        raise ValueError(f"--unjudged must be keep or drop, not {unjudged!r}")
     result = run_audit(
         data, judge=judge, overlap=_overlaps(overlap), text_judge=text_judge,
-        describe=_describe(describe), cache=_cache(no_cache, cache),
-        **_judge_kwargs(base_url, judge_preset, judge_concurrency),
+        describe=_describe(describe), cache=_cache(no_cache, cache), retry_errors=retry_errors,
+        **_judge_kwargs(base_url, judge_preset, judge_concurrency, judge_max_retries),
         **_load_kwargs(image_root, root, variant, on_error, text, image, image_text),
     )
     assert result.dataset is not None
+    counts = result.filter_counts(threshold)
+    how = "leakage_score >= {threshold}" if threshold is not None else "leaky"
+    summary = (f"{counts.total} rows: {counts.leaky} {how.format(threshold=threshold)}, "
+               f"{counts.clean} clean, {counts.unjudged} unjudged"
+               + (f" ({counts.skipped_at_load} skipped at load)" if counts.skipped_at_load
+                  else ""))
+    try:
+        choice = check_unjudged(unjudged, counts)
+    except ValueError:
+        typer.echo(f"error: {summary}; nothing written. The {counts.unjudged} unjudged rows are "
+                   "not known to be clean: pass --unjudged keep or --unjudged drop "
+                   "(see the audit's 'error' column for why each failed)", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     keep = ~result.leaky_mask(threshold)
-    rows = result.dataset.rows()
-    kept = [r for r, k in zip(rows, keep, strict=False) if k]
+    if choice == "drop":
+        keep &= ~result.unjudged_mask(threshold)
+    kept = result.dataset.rows(list(keep), include_skipped=choice == "keep")
     _write_rows(kept, out)
-    typer.echo(f"kept {len(kept)} of {len(rows)} rows ({len(rows) - len(kept)} leaky) -> {out}")
+    fate = f"; unjudged rows {'kept' if choice == 'keep' else 'dropped'}" if choice else ""
+    typer.echo(f"{summary}; kept {len(kept)} of {counts.total} rows{fate} -> {out}")
 
 
 @app.command()

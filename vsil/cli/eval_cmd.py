@@ -1,7 +1,8 @@
 """`vsil eval` and `vsil leaderboard` (register with ``app.command("eval")(eval_cmd)`` and
 ``app.command("leaderboard")(leaderboard_cmd)``).
 
-Errors print one line on stderr and exit 2 (bad input) or 3 (missing dependency).
+Errors print one line on stderr and exit 2 (bad input), 3 (missing dependency) or 4 (an
+endpoint that is down or keeps failing; the answers so far are saved, a re-run resumes).
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ def _friendly(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from vsil.dataset import DataError
+        from vsil.runtime.failures import Unavailable
 
         try:
             return fn(*args, **kwargs)
+        except Unavailable as e:
+            typer.echo(f"error: {' '.join(str(e).split())}", err=True)
+            raise typer.Exit(4) from None
         except ImportError as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(3) from None
@@ -63,6 +68,10 @@ def eval_cmd(
                                              help="Default: none (see docs/evaluate.md)."),
     out: Path | None = typer.Option(None, "--out", "-o",
                                     help="Run directory; re-running with it resumes."),
+    retry_errors: bool = typer.Option(
+        False, "--retry-errors",
+        help="On a resumed run, also ask again for answers and judgements that failed with an "
+             "input, parse or refusal failure (transient failures are always retried)."),
 ) -> None:
     """Evaluate a model on VLSBench (or another dataset): answers, judge, safety rates."""
     from vsil.eval import evaluate
@@ -76,7 +85,7 @@ def eval_cmd(
                    system_prompt=system_prompt, base_url=base_url,
                    judge_base_url=judge_base_url,
                    judge_variant=judge_variant,  # type: ignore[arg-type]
-                   load_kwargs=load_kwargs)
+                   load_kwargs=load_kwargs, retry_errors=retry_errors)
     typer.echo(res.to_markdown())
     s = res.summary
     typer.echo(f"{s.n} samples: {s.n_judged} judged, {s.n_unjudged} unjudged "

@@ -19,9 +19,13 @@ if TYPE_CHECKING:
     from vsil.audit.result import AuditResult
 
 #: provenance keys whose values are never shown (defence in depth: detectors should not
-#: put secrets in `info()`, but a report must not leak one if they do)
-_SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|passwd|authorization|bearer)",
-                         re.IGNORECASE)
+#: put secrets in `info()`, but a report must not leak one if they do). A key named like a
+#: token ("token", "hf_token", "access_token") is secret; token *counts* ("max_tokens",
+#: "prompt_tokens", "completion_tokens") are not.
+_SECRET_KEY = re.compile(
+    r"(api[_-]?key|secret|passw(?:or)?d|authori[sz]ation|bearer|credential|cookie|"
+    r"(?:^|[_\-.])(?:access|auth|refresh|id|session|hf|api|bearer)?[_\-]?token$)",
+    re.IGNORECASE)
 Z95 = 1.959963984540054
 
 
