@@ -1,11 +1,11 @@
-"""Quality and speed of the embedded judge: VLSBench targets, vsil's leaky-pair set, throughput.
+"""Quality and speed of the embedded judge: VLSBench figures, vsil's leaky-pair set, throughput.
 
 Run: ``HF_HUB_OFFLINE=1 python benchmarks/embedded_judge_quality.py [--no-speed]``.
 
-VLSBench (every pair harmful only through its image): J(T) unsafe <= 10%, J(T, description)
-unsafe >= 80%, R2/R1 <= 0.15 (R1, R2 over all N, error rows counted as not unsafe).
-Leaky-pair set (tests/detectors/data/leaky_pairs.jsonl, written for vsil): J(T) unsafe on leaky
-pairs >= ~80%, on neutral-query pairs <= ~15%, J(T,I) on benign pairs <= ~15%.
+VLSBench (every pair harmful only through its image) is *reported*, never a target: nothing in
+the judge was chosen on it. Leaky-pair set (tests/detectors/data/leaky_pairs.jsonl, written for
+vsil, not in the training corpus): J(T) on leaky pairs, on neutral-query pairs, J(T,I) on benign
+pairs. Speed: J(T) + J(T,I) with an empty memo beside the bare MiniLM encode of the same texts.
 """
 
 from __future__ import annotations

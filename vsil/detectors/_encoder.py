@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,7 @@ class Encoder:
         self._model: Any = None
         self._load_error: str | None = None
         self._memo: dict[str, npt.NDArray[np.float32]] = {}
+        self._tuned_memo: dict[str, dict[str, npt.NDArray[np.float32]]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -94,6 +95,48 @@ class Encoder:
             if not texts:
                 return np.zeros((0, DIM), dtype=np.float32)
             return np.stack([self._memo[t] for t in texts])
+
+    def hidden_states(self, texts: Sequence[str], layer: int
+                      ) -> Iterator[tuple[list[str], Any, Any, Any]]:
+        """Batches of ``(texts, hidden states after `layer`, attention mask, last hidden
+        states)`` as torch tensors, texts sorted by length (little padding), one stock forward
+        pass per batch. Tokenisation and truncation are sentence-transformers' own."""
+        import torch
+
+        model = self._load()
+        order = sorted(dict.fromkeys(texts), key=len)
+        for s in range(0, len(order), self.batch_size):
+            chunk = order[s:s + self.batch_size]
+            prepare = getattr(model, "preprocess", None) or model.tokenize
+            features = prepare(chunk)
+            features = {k: v.to(self.device) for k, v in features.items()
+                        if k in ("input_ids", "attention_mask", "token_type_ids")}
+            with torch.inference_mode():
+                out = model[0].auto_model(**features, output_hidden_states=True)
+            yield chunk, out.hidden_states[layer], features["attention_mask"], out[0]
+
+    def encode_tuned(self, texts: Sequence[str], top: Any, start: int, tag: str
+                     ) -> npt.NDArray[np.float32]:
+        """Embeddings of ``texts`` through the stock layers below ``start`` and then the
+        fine-tuned ``top`` layers (`vsil.detectors._tuned`); memoised under ``tag``. The same
+        forward pass fills the stock memo, so these texts are never encoded twice."""
+        import torch
+        from torch.nn import functional as fn
+
+        with self._lock:
+            memo = self._tuned_memo.setdefault(tag, {})
+            todo = [t for t in dict.fromkeys(texts) if t not in memo]
+            for chunk, hidden, mask, last in self.hidden_states(todo, start):
+                with torch.inference_mode():
+                    tuned = top(hidden, mask).float().cpu().numpy()
+                    m = mask[..., None].to(last.dtype)
+                    stock = fn.normalize((last * m).sum(1) / m.sum(1).clamp_min(1e-9), dim=-1)
+                for t, v, w in zip(chunk, tuned, stock.float().cpu().numpy(), strict=True):
+                    memo[t] = v.astype(np.float32)
+                    self._memo.setdefault(t, w.astype(np.float32))
+            if not texts:
+                return np.zeros((0, DIM), dtype=np.float32)
+            return np.stack([memo[t] for t in texts])
 
 
 class UsesEncoder:

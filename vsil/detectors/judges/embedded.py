@@ -1,22 +1,26 @@
-"""The embedded offline judge: MiniLM sentence embeddings + logistic regression (no LLM).
+"""The embedded offline judge: MiniLM sentence embeddings + small trained heads (no LLM).
 
-Method (details and measured numbers in docs/detectors.md):
+Method (details, data, licences and measured numbers in docs/detectors.md; the training code
+is ``training/embedded_judge``):
 
-* every text is encoded once by the shared all-MiniLM-L6-v2 encoder (unit-norm, 384 dims; one
-  ``encode`` call per batch, memoised per process, so the embedding overlap scorer reuses it);
-* J(T): a 7-class multinomial logistic regression ("safe" + the 6 VLSBench categories) on
-  ``e(text)``;
-* J(T, I): a second 7-class logistic regression on ``[e(text), e(image_text)]``: the image is seen
-  only through its text (a description, caption or OCR). The pair is never encoded as one new
-  string, so a pair costs no more encoder time than its two texts;
-* ``p_unsafe = 1 - p(safe)``; ``unsafe = p_unsafe >= threshold`` (per head, calibrated on a
-  held-out split of the training data, see ``_embedded_train``);
-* ``categories``: the most probable unsafe class, plus any other unsafe class with at least half
-  its probability, for unsafe verdicts; ``evidence``: the lexicon's risky concepts in the text
-  (and the image text, for a pair).
+* every text is encoded once by the shared all-MiniLM-L6-v2 encoder (unit-norm, 384 dims;
+  memoised per process, so the embedding overlap scorer reuses it): ``e(x)``;
+* a query also goes, from the same forward pass, through the judge's own copy of the encoder's
+  top two layers, fine-tuned to tell a text that states a harm from one that does not
+  (`vsil.detectors._tuned`): ``t(text)``. Only queries take this extra step (two of six
+  layers, on the short texts), never the image texts;
+* J(T): a logistic output on ``t(text)`` gives ``p_unsafe``;
+* J(T, I): a small MLP on ``[t(text), e(image_text), e(text) * e(image_text)]``: the image is
+  seen only through its text (a description, caption or OCR), and the product term lets the
+  head see that a query and a scene go together. The pair is never encoded as one new string;
+* ``unsafe = p_unsafe >= threshold`` (per head, chosen on out-of-source predictions, see
+  ``training/embedded_judge/validate.py``);
+* ``categories`` (unsafe verdicts only): a 6-class head over the VLSBench categories on the same
+  features; the most probable category plus any other with at least half its probability;
+  ``evidence``: the lexicon's risky concepts in the text (and the image text, for a pair).
 
-The weights ship in ``vsil/data/embedded/classifier.npz`` (+ ``classifier.json``, metadata);
-inference is numpy only and never retrains.
+The weights ship in ``vsil/data/embedded/classifier.npz`` (+ ``classifier.json``: thresholds,
+training corpus statistics, validation); inference is numpy only and never retrains.
 """
 
 from __future__ import annotations
@@ -37,10 +41,12 @@ from vsil.detectors._lexicon import concept_names, find_concepts, lexicon_path
 from vsil.detectors._registry import register_detector
 from vsil.runtime.failures import DetectorUnavailable, classify_exception, describe_exception
 
-VERSION = "1"
+VERSION = "2"
 NO_PIXELS = ("embedded judge cannot see pixels and this sample has no image_text; add a "
              "describer or an image_text column")
+HEADS = ("text", "pair")
 
+F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
 
@@ -54,17 +60,51 @@ def _file_sha256(path: str) -> str:
 
 
 @lru_cache(maxsize=2)
-def _load_classifier(path: str) -> dict[str, Any]:
+def load_classifier(path: str) -> dict[str, Any]:
+    """A ``classifier.npz``: the fine-tuned top layers (a torch module and the layer they
+    start at), and per head its layers and its category head."""
+    from vsil.detectors._tuned import build_module, load_state
+
     with np.load(path) as z:
-        return {
-            "classes": tuple(str(c) for c in z["classes"]),
-            "text_w": z["text_w"].astype(np.float64), "text_b": z["text_b"].astype(np.float64),
-            "pair_w": z["pair_w"].astype(np.float64), "pair_b": z["pair_b"].astype(np.float64),
-        }
+        out: dict[str, Any] = {"categories": tuple(str(c) for c in z["categories"])}
+        n_top = len({k.split("_")[0] for k in z.files if k.startswith("top") and k[3:4].isdigit()})
+        top = build_module(n_top)
+        load_state(top, {k: z[k] for k in z.files if k.startswith("top")}, "top")
+        top.eval()
+        out["top"], out["start"] = top, int(z["top_start"])
+        for head in HEADS:
+            layers = []
+            k = 0
+            while f"{head}_W{k}" in z:
+                layers.append((z[f"{head}_W{k}"].astype(np.float64),
+                               z[f"{head}_b{k}"].astype(np.float64)))
+                k += 1
+            out[head] = layers
+            out[f"{head}_cat"] = (z[f"{head}_cat_w"].astype(np.float64),
+                                  z[f"{head}_cat_b"].astype(np.float64))
+    return out
 
 
-def _softmax(x: npt.NDArray[Any], w: F64, b: F64) -> F64:
-    z = x.astype(np.float64) @ w.T + b
+def pair_features(tuned_text: npt.NDArray[Any], text: npt.NDArray[Any],
+                  image_text: npt.NDArray[Any]) -> F64:
+    """``[t(text), e(image_text), e(text) * e(image_text)]``."""
+    e_t, e_i = np.asarray(text, np.float64), np.asarray(image_text, np.float64)
+    return np.hstack([np.asarray(tuned_text, np.float64), e_i, e_t * e_i])
+
+
+def p_unsafe(layers: list[tuple[F64, F64]], x: npt.NDArray[Any]) -> F64:
+    """A binary head's probability: ReLU hidden layers, then a logistic output."""
+    h = np.asarray(x, dtype=np.float64)
+    for k, (w, b) in enumerate(layers):
+        h = h @ w + b
+        if k < len(layers) - 1:
+            h = np.maximum(h, 0.0)
+    out: F64 = 1.0 / (1.0 + np.exp(-np.clip(h[:, 0], -60.0, 60.0)))
+    return out
+
+
+def softmax(x: npt.NDArray[Any], w: F64, b: F64) -> F64:
+    z = np.asarray(x, dtype=np.float64) @ w + b
     z -= z.max(axis=1, keepdims=True)
     e = np.exp(z)
     out: F64 = e / e.sum(axis=1, keepdims=True)
@@ -120,24 +160,25 @@ class EmbeddedJudge(UsesEncoder):
                 f"|t={th['text']:.4g},{th['pair']:.4g}")
 
     def info(self) -> dict[str, Any]:
-        counts = self._meta.get("counts", {})
+        corpus = self._meta.get("corpus", {})
         return {
             "name": self.name,
+            "version": VERSION,
             "method": self._meta.get("method"),
+            "heads": self._meta.get("heads"),
             "encoder": self._encoder_id(),
             "classifier_sha256": _file_sha256(str(self._npz)),
             "classifier_path": str(self._npz),
             "lexicon_sha256": _file_sha256(str(lexicon_path())),
             "thresholds": self.thresholds,
-            "training_rows": counts.get("rows_hand_written", 0)
-            + counts.get("rows_templated", 0),
-            "training_pairs": counts.get("pairs"),
-            "training_data_sha256": self._meta.get("training_data_sha256"),
+            "training_rows": corpus.get("rows"),
+            "training_pairs": corpus.get("pairs"),
+            "training_corpus_sha256": corpus.get("sha256"),
             "trained": self._meta.get("date"),
             "uses_image_pixels": False,
         }
 
-    # --- judging ----------------------------------------------------------------------------
+    # --- judging -------------------------------------------------------------------------
     def judge(self, inputs: Sequence[JudgeInput]) -> list[Verdict]:
         out: list[Verdict | None] = [None] * len(inputs)
         text_idx: list[int] = []
@@ -152,10 +193,13 @@ class EmbeddedJudge(UsesEncoder):
             else:
                 text_idx.append(i)
         if text_idx or pair_idx:
-            texts = [inputs[i].text for i in text_idx + pair_idx]
-            texts += [inputs[i].image_text or "" for i in pair_idx]
+            clf = load_classifier(str(self._npz))
+            queries = [inputs[i].text for i in text_idx + pair_idx]
+            images = [inputs[i].image_text or "" for i in pair_idx]
             try:
-                vecs = self.encoder.encode(texts)
+                tuned = self.encoder.encode_tuned(queries, clf["top"], clf["start"],
+                                                  tag=_file_sha256(str(self._npz)))
+                stock = self.encoder.encode(queries[len(text_idx):] + images)
             except DetectorUnavailable:
                 raise
             except Exception as e:  # a broken encode fails the calls (not cached), not the run
@@ -164,34 +208,33 @@ class EmbeddedJudge(UsesEncoder):
                 for i in text_idx + pair_idx:
                     out[i] = Verdict.failed(err, kind)
                 return [v if v is not None else Verdict.failed(err, kind) for v in out]
-            clf = _load_classifier(str(self._npz))
-            classes: tuple[str, ...] = clf["classes"]
             th = self.thresholds
             nt, npair = len(text_idx), len(pair_idx)
             if nt:
-                p = _softmax(vecs[:nt], clf["text_w"], clf["text_b"])
-                for row, i in enumerate(text_idx):
-                    out[i] = self._verdict(p[row], classes, th["text"], inputs[i].text)
+                self._fill(out, text_idx, tuned[:nt], clf, "text", th["text"],
+                           [inputs[i].text for i in text_idx])
             if npair:
-                x = np.hstack([vecs[nt:nt + npair], vecs[nt + npair:]])
-                p = _softmax(x, clf["pair_w"], clf["pair_b"])
-                for row, i in enumerate(pair_idx):
-                    inp = inputs[i]
-                    out[i] = self._verdict(p[row], classes, th["pair"],
-                                           f"{inp.text}\n{inp.image_text}")
+                x = pair_features(tuned[nt:], stock[:npair], stock[npair:])
+                self._fill(out, pair_idx, x, clf, "pair", th["pair"],
+                           [f"{inputs[i].text}\n{inputs[i].image_text}" for i in pair_idx])
         return [v if v is not None else Verdict.failed("internal: no verdict", "environment")
                 for v in out]
 
     @staticmethod
-    def _verdict(p: F64, classes: tuple[str, ...], threshold: float, text: str) -> Verdict:
-        p_unsafe = float(min(1.0, max(0.0, 1.0 - p[0])))
-        unsafe = p_unsafe >= threshold
-        cats: tuple[str, ...] = ()
-        if unsafe:
-            order = np.argsort(-p[1:]) + 1
-            top = float(p[order[0]])
-            cats = tuple(classes[int(k)] for k in order if float(p[k]) >= 0.5 * top)
-        raw = " ".join(f"{c}={float(v):.3f}" for c, v in zip(classes, p, strict=True))
-        evidence = concept_names(find_concepts(text))
-        return Verdict(unsafe=unsafe, p_unsafe=round(p_unsafe, 6), categories=cats, raw=raw,
-                       evidence=evidence)
+    def _fill(out: list[Verdict | None], idx: list[int], x: npt.NDArray[Any], clf: dict[str, Any],
+              head: str, threshold: float, texts: list[str]) -> None:
+        p = p_unsafe(clf[head], x)
+        cat_p = softmax(x, *clf[f"{head}_cat"])
+        names: tuple[str, ...] = clf["categories"]
+        for row, i in enumerate(idx):
+            pu = float(min(1.0, max(0.0, p[row])))
+            unsafe = pu >= threshold
+            cats: tuple[str, ...] = ()
+            if unsafe:
+                order = np.argsort(-cat_p[row])
+                top = float(cat_p[row][order[0]])
+                cats = tuple(names[int(k)] for k in order if float(cat_p[row][k]) >= 0.5 * top)
+            raw = f"p_unsafe={pu:.3f} " + " ".join(
+                f"{c}={float(v):.3f}" for c, v in zip(names, cat_p[row], strict=True))
+            out[i] = Verdict(unsafe=unsafe, p_unsafe=round(pu, 6), categories=cats, raw=raw,
+                             evidence=concept_names(find_concepts(texts[row])))

@@ -1,0 +1,98 @@
+"""``python -m training.embedded_judge {corpus,select,train,check}``.
+
+* ``corpus --out corpus.jsonl``: write the exact training corpus (and print its statistics);
+* ``select``: leave-one-source-out comparison of candidate heads -> ``model_selection.json``;
+* ``train``: validate, choose thresholds, fit and write ``vsil/data/embedded/classifier.*``;
+* ``check``: rebuild and compare decisions with the shipped classifier (writes nothing).
+
+Wheels are downloaded once into ``$VSIL_TRAINING_CACHE`` (default ``~/.cache/vsil/training``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from training.embedded_judge import corpus as corpus_mod
+from training.embedded_judge import train, validate
+
+HERE = Path(__file__).resolve().parent
+
+CANDIDATES: dict[str, list[dict[str, Any]]] = {
+    "text": [{"kind": "logistic", "c": c} for c in (1.0, 10.0, 100.0)]
+    + [{"kind": "mlp", "c": c} for c in (3.0, 10.0, 30.0)],
+    "pair": [{"kind": "logistic", "c": c} for c in (1.0, 10.0)]
+    + [{"kind": "mlp", "c": 10.0}],
+}
+
+
+def _summary(rep: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in rep.items() if k not in ("per_source", "per_source_auroc",
+                                                      "threshold_rule")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.embedded_judge")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("corpus", help="write the training corpus as JSONL")
+    c.add_argument("--out", type=Path, required=True)
+    sub.add_parser("select", help="compare candidate heads (leave one source out)")
+    sub.add_parser("train", help="train and write the shipped classifier")
+    ck = sub.add_parser("check", help="rebuild and compare decisions with the shipped "
+                        "classifier (without --full: no leave-one-source-out, shipped "
+                        "thresholds)")
+    ck.add_argument("--full", action="store_true",
+                    help="also redo the validation and the thresholds (tens of minutes)")
+    args = ap.parse_args(argv)
+    say = lambda *a: print(*a, file=sys.stderr)  # noqa: E731
+
+    if args.cmd == "corpus":
+        rows, stats = corpus_mod.build()
+        corpus_mod.write(rows, args.out)
+        (HERE / "corpus_stats.json").write_text(json.dumps(stats, indent=1) + "\n")
+        say(json.dumps(stats, indent=1))
+        say(f"wrote {len(rows)} rows to {args.out}")
+        return 0
+    rows, stats, pairs, emb = train.prepare()
+    if args.cmd == "select":
+        req = [r for r in rows if r["kind"] == "request"]
+        result: dict[str, Any] = {"text": [], "pair": []}
+        best_text = None
+        for cand in CANDIDATES["text"]:
+            rep = validate.text_report(req, validate.text_oos(req, emb, cand["kind"],
+                                                              cand["c"]))
+            result["text"].append({**cand, **_summary(rep)})
+            say("text", cand, _summary(rep))
+            if best_text is None or rep["mean_loso_auroc"] > best_text[1]["mean_loso_auroc"]:
+                best_text = (cand, rep)
+        assert best_text is not None
+        p_text = validate.text_oos(req, emb, best_text[0]["kind"], best_text[0]["c"])
+        oos = {r["text"]: float(p) for r, p in zip(req, p_text, strict=True)}
+        for cand in CANDIDATES["pair"]:
+            rep = validate.pair_report(pairs, validate.pair_oos(pairs, emb, cand["kind"],
+                                                                cand["c"]), oos)
+            result["pair"].append({**cand, **_summary(rep)})
+            say("pair", cand, _summary(rep))
+        (HERE / "model_selection.json").write_text(json.dumps(result, indent=1) + "\n")
+        return 0
+    loso = args.cmd == "train" or bool(getattr(args, "full", False))
+    model = train.fit_all(rows, pairs, emb, loso=loso, say=say)
+    if loso:
+        say("text", _summary(model["text_validation"]))
+        say("pair", _summary(model["pair_validation"]))
+    if args.cmd == "check":
+        cmp = train.compare_with_shipped(model, rows, pairs)
+        print(json.dumps(cmp, indent=1))
+        ok = all(h["decision_agreement"] >= train.MIN_DECISION_AGREEMENT for h in cmp.values())
+        return 0 if ok else 1
+    npz, js = train.write(model, rows, stats, pairs)
+    (HERE / "corpus_stats.json").write_text(json.dumps(stats, indent=1) + "\n")
+    say(f"wrote {npz} and {js}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

