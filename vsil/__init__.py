@@ -6,12 +6,14 @@ Public surface::
     vsil.audit(data, ...)   -> AuditResult
     vsil.filter(data, ...)  -> the input's own type, without leaky rows
     vsil.compare([...])     -> CompareResult, one leakage row per dataset
+    vsil.agree(r1, r2)      -> AgreementResult, Cohen's kappa between judges
     vsil.evaluate(model)    -> EvalResult, VLSBench safety rates of an MLLM
     vsil.generate(config)   -> the VLSBench construction pipeline
     vsil.rewrite(data)      -> leaky queries rewritten and re-audited
 """
 
 from vsil._version import __version__
+from vsil.agreement import AgreementResult, agree
 from vsil.audit import AuditResult, AuditSummary, LeakageFigures, audit, filter
 from vsil.compare import CompareResult, compare
 from vsil.dataset import DataError, Dataset, ImageRef, RowError, Sample, load
@@ -20,6 +22,7 @@ from vsil.eval import EvalResult, evaluate
 from vsil.generate import generate, rewrite
 
 __all__ = [
+    "AgreementResult",
     "AuditResult",
     "AuditSummary",
     "CompareResult",
@@ -33,6 +36,7 @@ __all__ = [
     "Sample",
     "Verdict",
     "__version__",
+    "agree",
     "audit",
     "compare",
     "evaluate",

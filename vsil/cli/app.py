@@ -347,11 +347,13 @@ def detectors() -> None:
 
 
 def _register_subcommands() -> None:
+    from vsil.cli.agree_cmd import agree_cmd
     from vsil.cli.compare_cmd import compare_cmd
     from vsil.cli.eval_cmd import eval_cmd, leaderboard_cmd
     from vsil.cli.generate_cmd import generate_cmd, rewrite_cmd
 
     app.command("compare")(friendly_errors(compare_cmd))
+    app.command("agree")(friendly_errors(agree_cmd))
     app.command("eval")(friendly_errors(eval_cmd))
     app.command("leaderboard")(friendly_errors(leaderboard_cmd))
     app.command("generate")(friendly_errors(generate_cmd))
