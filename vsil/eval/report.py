@@ -57,18 +57,24 @@ def _frame_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def radar_figure(result: EvalResult) -> Figure:
-    """Refusal, warning and safety rate (%) per category on a radar (paper Fig. 14)."""
+    """Refusal, warning and safety rate (%) per category on a radar (paper Fig. 14).
+
+    The axes are placed by hand with room on every side for the category labels (a layout
+    engine clips labels at 0° and 180° of a polar plot); the legend sits below the chart.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from vsil.report.plots import safe_text
+    from vsil.report.plots import plain_text, safe_text
 
     pc = result.per_category
     cats = [str(c) for c in pc["category"]] if len(pc) else []
+    w, h, side, top, bottom = 6.4, 4.9, 1.45, 0.7, 0.7
     with safe_text():
-        fig = Figure(figsize=(5.2, 4.6), dpi=100, layout="constrained")
+        fig = Figure(figsize=(w, h), dpi=100)
         FigureCanvasAgg(fig)
-        ax = fig.add_subplot(projection="polar")
+        ax = fig.add_axes((side / w, bottom / h, 1 - 2 * side / w, 1 - (top + bottom) / h),
+                          projection="polar")
         if len(cats) >= 3:
             angles = np.linspace(0, 2 * np.pi, len(cats), endpoint=False).tolist()
             for col, label, colour in _SERIES:
@@ -77,16 +83,18 @@ def radar_figure(result: EvalResult) -> Figure:
                 ax.fill([*angles, angles[0]], [*vals, vals[0]], color=colour, alpha=0.12)
             ax.set_xticks(angles)
             ax.set_xticklabels([c if len(c) <= 24 else c[:23] + "…" for c in cats])
-            top = max(10.0, float(np.nanmax(100 * pc["safety_rate"].astype(float))) * 1.1)
-            ax.set_ylim(0, min(100.0, top) if top <= 100 else 100.0)
-            ax.legend(loc="upper right", bbox_to_anchor=(1.25, 1.12), fontsize=8)
+            ax.tick_params(axis="x", pad=10)
+            top_v = max(10.0, float(np.nanmax(100 * pc["safety_rate"].astype(float))) * 1.1)
+            ax.set_ylim(0, min(100.0, top_v))
+            ax.tick_params(axis="y", labelsize=7)
+            fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncols=3,
+                       fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.0))
         else:
             ax.set_axis_off()
             ax.text(0.5, 0.5, "fewer than 3 categories", ha="center", transform=ax.transAxes)
-        ax.set_title(result.model if len(result.model) <= 40 else result.model[:39] + "…",
+        fig.suptitle(result.model if len(result.model) <= 40 else result.model[:39] + "…",
                      fontsize=10)
-        for t in fig.findobj(lambda a: hasattr(a, "set_parse_math")):
-            t.set_parse_math(False)  # type: ignore[attr-defined]
+        plain_text(fig)
     return fig
 
 
