@@ -24,7 +24,15 @@ PAYLOADS = {
               "</script>\"></iframe>",
     "math": "$\\mathrm{x}^2$ and $$",
     "remote": "<img src=\"https://evil.example/x.png\"><link rel=stylesheet href=//evil.example/s>",
+    # ends the JSON data block if it were not escaped, then runs a script
+    "close": "</script><script>document.body.setAttribute('data-pwned','6')</script><!--",
+    # template syntax (Jinja2 and JS template literals): must be shown as written
+    "template": "{{7*7}} ${7*7} {% if 1 %}x{% endif %} {{ self.__init__ }}",
+    # a javascript: URL, as a bare value (an image path, an id)
+    "jsurl": "javascript:document.body.setAttribute('data-pwned','7')",
 }
+#: payloads without HTML syntax: harmless as text, so they appear unchanged in a page
+PLAIN_TEXT_PAYLOADS = ("math", "template", "jsurl")
 PAYLOAD = " ".join(PAYLOADS.values())
 OVERLAPS = ("embedding", "lexical")
 COLUMNS = [*SAMPLE_COLUMNS, *(f"overlap_{o}" for o in OVERLAPS)]

@@ -16,6 +16,9 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from vsil.report._common import cell, clip, flatten, num, pct, pct_ci, to_float
+from vsil.report.browser import MAX_BYTES as MAX_BROWSER_BYTES
+from vsil.report.browser import MAX_ROWS as MAX_BROWSER_ROWS
+from vsil.report.browser import Browser
 from vsil.report.markdown import md_escape
 
 if TYPE_CHECKING:
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
     from vsil.eval.result import EvalResult
 
 _TEMPLATES = Path(__file__).parent / "templates"
+_REPORT_TEMPLATES = Path(__file__).parents[1] / "report" / "templates"
 MAX_ROWS = 50
 _SERIES = (("safety_rate", "safety", "#2c7fb8"), ("warning_rate", "warning", "#e67e22"),
            ("refusal_rate", "refusal", "#27ae60"))
@@ -31,8 +35,8 @@ _SERIES = (("safety_rate", "safety", "#2c7fb8"), ("warning_rate", "warning", "#e
 
 @lru_cache(maxsize=1)
 def _env() -> Environment:
-    return Environment(loader=FileSystemLoader(str(_TEMPLATES)), autoescape=True,
-                       undefined=StrictUndefined)
+    return Environment(loader=FileSystemLoader([str(_TEMPLATES), str(_REPORT_TEMPLATES)]),
+                       autoescape=True, undefined=StrictUndefined)
 
 
 def _with_ci(x: Any, ci: Any) -> str:
@@ -133,9 +137,25 @@ def _context(result: EvalResult, full: bool) -> dict[str, Any]:
     }
 
 
-def render_html(result: EvalResult, full: bool = True) -> str:
-    """The full page, or (``full=False``) a notebook fragment with the summary and radar."""
-    return _env().get_template("eval_report.html.j2").render(**_context(result, full))
+def eval_browser(result: EvalResult, *, max_rows: int = MAX_BROWSER_ROWS,
+                 max_bytes: int = MAX_BROWSER_BYTES) -> Browser:
+    """The answer browser over every row of ``result.rows``."""
+    from vsil.eval.report_browser import browser_frame, eval_spec
+    from vsil.report.browser import build_browser
+
+    return build_browser(browser_frame(result.rows), eval_spec(result.rows),
+                         max_rows=max_rows, max_bytes=max_bytes)
+
+
+def render_html(result: EvalResult, full: bool = True, *, max_rows: int = MAX_BROWSER_ROWS,
+                max_bytes: int = MAX_BROWSER_BYTES) -> str:
+    """The full page with the answer browser, or (``full=False``) a notebook fragment with
+    the summary and radar (no script)."""
+    from vsil.report.browser_page import render_page
+
+    browser = eval_browser(result, max_rows=max_rows, max_bytes=max_bytes) if full else None
+    return render_page(_env().get_template("eval_report.html.j2"), _context(result, full),
+                       browser)
 
 
 _MD_HEAD = ("N", "safety % [95% CI]", "refusal % [95% CI]", "warning % [95% CI]", "judged",
