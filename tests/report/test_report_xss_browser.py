@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from jinja2 import Environment, FileSystemLoader
-from report_fixtures import PAYLOAD, PAYLOADS, make_samples, result_from
+from report_fixtures import PAYLOADS, hostile_result
 
 from vsil.audit import AuditResult
 from vsil.report.html import TEMPLATES, context, render_html, render_notebook
@@ -36,21 +36,6 @@ def dump_dom(chromium: str, page: Path, tmp_path: Path) -> str:
     assert out.returncode == 0, out.stderr[-2000:]
     assert "<body" in out.stdout, out.stderr[-2000:]
     return out.stdout
-
-
-def hostile_result() -> AuditResult:
-    s = make_samples(24, payload=PAYLOAD)
-    # put each payload alone at the start of a field, where no truncation can cut it
-    keys = list(PAYLOADS)
-    for i in range(len(s)):
-        p = PAYLOADS[keys[i % len(keys)]]
-        for col in ("text", "image_text", "evidence", "sub_category"):
-            s.loc[i, col] = p + f" {col} {i}"
-        s.loc[i, "error"] = p + f" error {i}" if i % 2 == 0 else None
-    s.loc[0, "id"] = PAYLOADS["img"]
-    s.loc[1, "id"] = PAYLOADS["svg"]
-    s.loc[2, "category"] = PAYLOADS["script"]
-    return result_from(s, dataset=PAYLOADS["link"])
 
 
 def _write(tmp_path: Path, name: str, html: str) -> Path:

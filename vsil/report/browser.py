@@ -31,6 +31,8 @@ MAX_BYTES = 50_000_000
 TEXT_LIMIT = 20_000
 #: a column with more distinct values than this is shown as text, not offered as a filter
 MAX_CATEGORIES = 2_000
+#: decimals a number keeps in the page (sorting sees these rounded values too)
+DIGITS = 4
 FORMAT_VERSION = 1
 
 
@@ -45,6 +47,7 @@ class Column:
         table: shown in the list (every column is shown in a sample's detail).
         clip: characters of a text cell shown in the list (0: all).
         hot: values of a ``cat`` column drawn as alarming (``unsafe``, ``leaky``).
+        digits: decimals of a ``num`` column (the page keeps 4 at most; the list shows 3).
     """
 
     key: str
@@ -53,6 +56,7 @@ class Column:
     table: bool = False
     clip: int = 0
     hot: tuple[str, ...] = ()
+    digits: int = 4
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,8 @@ def build_browser(frame: pd.DataFrame, spec: BrowserSpec, *,
         "noun": spec.noun,
         "n_total": n_total,
         "columns": [{"key": c.key, "label": c.label, "kind": kinds[c.key], "table": c.table,
-                     "clip": c.clip, "hot": list(c.hot)} for c in cols],
+                     "clip": c.clip, "hot": list(c.hot), "digits": min(c.digits, DIGITS)}
+                    for c in cols],
         "values": values,
         "data": data,
         "filters": [k for k in spec.filters if k in values],
@@ -203,7 +208,7 @@ def _number(v: Any) -> float | None:
         return None
     if not math.isfinite(f):
         return None
-    return round(f, 4) if f != int(f) else int(f)
+    return round(f, DIGITS)
 
 
 def _cat_order(v: str) -> tuple[int, str]:

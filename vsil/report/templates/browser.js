@@ -40,7 +40,7 @@
     }
     if (c.kind === "num") {
       td.classList.add("num");
-      td.textContent = v === null ? "–" : Number.isInteger(v) ? String(v) : v.toFixed(short ? 3 : 4);
+      td.textContent = v === null ? "–" : v.toFixed(short ? Math.min(3, c.digits) : c.digits);
       return;
     }
     if (c.kind === "cat") {
