@@ -26,12 +26,12 @@ if TYPE_CHECKING:
 
     from vsil.audit.result import AuditResult
 
-SIDE = 160
-QUALITY = 70
+SIDE = 128
+QUALITY = 60
 #: JPEG bytes of one thumbnail (a larger one is re-encoded smaller, then dropped)
 MAX_BYTES = 12_000
 #: bytes of all the data URLs of one page
-BUDGET = 20_000_000
+BUDGET = 30_000_000
 PREFIX = "data:image/jpeg;base64,"
 _CHUNK = 256
 
