@@ -2,8 +2,10 @@
 
 Every payload, if it ran, would set ``data-pwned`` on <body>. Positive controls show that the
 same payloads DO run in an unescaped page, so a passing test means the report escaped them.
-The report also forbids scripts through its Content-Security-Policy; the escaping is tested
-both with and without that meta tag, so neither defence hides a failure of the other.
+The report also forbids every script but its own sample browser (allowed by hash) through
+its Content-Security-Policy; the escaping is tested both with and without that meta tag, so
+neither defence hides a failure of the other. The browser ran and listed every row here, so
+the payloads also went through its script (see test_browser_xss.py for the interactions).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Reports of an `EvalResult`: Markdown tables, a self-contained HTML page, the radar chart.
 
-HTML goes through Jinja2 with autoescape on; no dataset or answer text is marked safe. Plots
-are PNG data URLs drawn with dataset strings as plain text (no mathtext/TeX).
+HTML goes through Jinja2 with autoescape on; no dataset or answer text is marked safe. The
+full page carries the answer browser (`vsil.eval.report_browser`), whose rows travel as
+escaped JSON and reach the page only as text. Plots are PNG data URLs drawn with dataset
+strings as plain text (no mathtext/TeX).
 """
 
 from __future__ import annotations
