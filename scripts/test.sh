@@ -26,7 +26,8 @@ assert torch.__version__.startswith("2.14.1"), torch.__version__
 assert torchvision.__version__.startswith("0.29.1"), torchvision.__version__
 PY
 
-# headless Chromium for the report XSS test (Debian package)
+# headless Chromium for the report browser and XSS tests (Debian package; playwright, from
+# the dev extra, drives this binary, so `playwright install` is never needed)
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && apt-get install -y -qq chromium >/dev/null

@@ -92,12 +92,21 @@ class CompareResult:
         return "\n".join(lines) + "\n"
 
     def plot(self) -> Any:
-        """Grouped bars of R1, R2 and R1−R2 per dataset with their 95% intervals."""
+        """Grouped bars of R1, R2 and R1−R2 per dataset with their 95% intervals (dataset
+        names drawn as plain text: no mathtext, no TeX)."""
+        from vsil.report.plots import plain_text, safe_text
+
+        with safe_text():
+            fig = self._plot()
+            plain_text(fig)
+        return fig
+
+    def _plot(self) -> Any:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
         t = self.table
-        names = [str(n) for n in t["dataset"]]
+        names = [str(n) if len(str(n)) <= 40 else str(n)[:39] + "…" for n in t["dataset"]]
         x = np.arange(len(names))
         width = 0.27
         fig = Figure(figsize=(max(5.0, 1.6 * len(names) + 2), 3.8))
@@ -115,8 +124,10 @@ class CompareResult:
         ax.set_xticklabels(names, rotation=15, ha="right")
         ax.set_ylabel("% of N")
         ax.set_ylim(0, 105)
-        ax.set_title(f"Visual safety information leakage (judge: {self.judge})")
-        ax.legend(frameon=False, ncols=3, loc="upper left")
+        # the legend sits between the title and the axes, where no bar or error bar can be
+        ax.legend(frameon=False, ncols=3, loc="lower center", bbox_to_anchor=(0.5, 1.0),
+                  borderaxespad=0.2)
+        ax.set_title(f"Visual safety information leakage (judge: {self.judge})", pad=24)
         fig.tight_layout()
         return fig
 
@@ -254,8 +265,11 @@ def mean_ci(values: pd.Series) -> tuple[float, float, float]:
 def _load_one(spec: Any, i: int, load: Any, dataset_type: type) -> tuple[str, Any]:
     if isinstance(spec, dataset_type):
         return str(getattr(spec, "name", f"data{i}")), spec
-    if isinstance(spec, str):
-        return spec, load(spec)
+    if isinstance(spec, str | os.PathLike):
+        ds = load(spec)
+        # a named dataset keeps its name; a file or folder is labelled by its stem (or the
+        # folder's name), never by its full path
+        return (str(ds.name) if _is_path(spec) else str(spec)), ds
     if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str) \
             and isinstance(spec[1], Mapping):
         kw = dict(spec[1])
@@ -264,6 +278,13 @@ def _load_one(spec: Any, i: int, load: Any, dataset_type: type) -> tuple[str, An
     ds = load(spec)
     return str(ds.name if ds.name not in ("records", "dataframe", "hf_dataset")
                else f"data{i}"), ds
+
+
+def _is_path(spec: str | os.PathLike[str]) -> bool:
+    try:
+        return Path(spec).exists()
+    except (OSError, ValueError):
+        return False
 
 
 def _label(name: str, kw: Mapping[str, Any]) -> str:

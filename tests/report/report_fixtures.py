@@ -24,7 +24,15 @@ PAYLOADS = {
               "</script>\"></iframe>",
     "math": "$\\mathrm{x}^2$ and $$",
     "remote": "<img src=\"https://evil.example/x.png\"><link rel=stylesheet href=//evil.example/s>",
+    # ends the JSON data block if it were not escaped, then runs a script
+    "close": "</script><script>document.body.setAttribute('data-pwned','6')</script><!--",
+    # template syntax (Jinja2 and JS template literals): must be shown as written
+    "template": "{{7*7}} ${7*7} {% if 1 %}x{% endif %} {{ self.__init__ }}",
+    # a javascript: URL, as a bare value (an image path, an id)
+    "jsurl": "javascript:document.body.setAttribute('data-pwned','7')",
 }
+#: payloads without HTML syntax: harmless as text, so they appear unchanged in a page
+PLAIN_TEXT_PAYLOADS = ("math", "template", "jsurl")
 PAYLOAD = " ".join(PAYLOADS.values())
 OVERLAPS = ("embedding", "lexical")
 COLUMNS = [*SAMPLE_COLUMNS, *(f"overlap_{o}" for o in OVERLAPS)]
@@ -105,3 +113,22 @@ def result_from(samples: pd.DataFrame, *, dataset: str = "toy",
 def make_result(n: int = 40, *, dataset: str = "toy", **kw: Any) -> AuditResult:
     """`make_samples` then `result_from`."""
     return result_from(make_samples(n, **kw), dataset=dataset)
+
+
+def hostile_result(n: int = 24) -> AuditResult:
+    """Every payload in every text field, alone at the start where no truncation cuts it."""
+    s = make_samples(n, payload=PAYLOAD)
+    keys = list(PAYLOADS)
+    for i in range(len(s)):
+        p = PAYLOADS[keys[i % len(keys)]]
+        for col in ("text", "image_text", "evidence", "sub_category"):
+            s.loc[i, col] = p + f" {col} {i}"
+        s.loc[i, "error"] = p + f" error {i}" if i % 2 == 0 else None
+        s.loc[i, "image"] = PAYLOADS["jsurl"] if i % 3 == 0 else p
+    s["harm_source"] = [PAYLOADS[keys[(i + 1) % len(keys)]] for i in range(len(s))]
+    s.loc[0, "id"] = PAYLOADS["img"]
+    s.loc[1, "id"] = PAYLOADS["svg"]
+    s.loc[2, "category"] = PAYLOADS["script"]
+    s.loc[3, "id"] = PAYLOADS["close"]
+    s.loc[4, "category"] = PAYLOADS["template"]
+    return result_from(s, dataset=PAYLOADS["link"])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
+import json
 import re
 import time
 from html.parser import HTMLParser
@@ -14,7 +16,14 @@ import pandas as pd
 import pytest
 from markupsafe import escape
 from PIL import Image
-from report_fixtures import PAYLOAD, PAYLOADS, make_result, make_samples, result_from
+from report_fixtures import (
+    PAYLOAD,
+    PAYLOADS,
+    PLAIN_TEXT_PAYLOADS,
+    make_result,
+    make_samples,
+    result_from,
+)
 
 from vsil.audit import AuditResult
 from vsil.report._common import pct, top_leaky
@@ -23,25 +32,48 @@ from vsil.report.plots import summary_figure
 
 ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "b",
                 "span", "br", "code", "div", "table", "thead", "tbody", "tr", "th", "td",
-                "figure", "figcaption", "img"}
+                "figure", "figcaption", "img",
+                # the sample browser's static controls and its two script elements
+                "script", "noscript", "section", "aside", "input", "select", "option",
+                "button", "label", "dl"}
+ALLOWED_ATTRS = {"lang", "charset", "http-equiv", "content", "name", "class", "id", "src",
+                 "alt", "colspan", "type", "placeholder", "aria-label", "hidden", "selected"}
 
 
 class _Tags(HTMLParser):
-    """Every real element and attribute of a page (text is not an element)."""
+    """Every real element and attribute of a page (text is not an element), and the text
+    of every <script>."""
 
     def __init__(self) -> None:
         super().__init__()
         self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.scripts: list[tuple[dict[str, str | None], str]] = []
+        self.in_script = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, dict(attrs)))
+        self.in_script = tag == "script"
+        if self.in_script:
+            self.scripts.append((dict(attrs), ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        self.in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self.in_script:
+            attrs, text = self.scripts[-1]
+            self.scripts[-1] = (attrs, text + data)
 
 
-def _tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
+def _parsed(html: str) -> _Tags:
     p = _Tags()
     p.feed(html)
     p.close()
-    return p.tags
+    return p
+
+
+def _tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    return _parsed(html).tags
 
 
 def _pngs(html: str) -> list[bytes]:
@@ -52,19 +84,31 @@ def _pngs(html: str) -> list[bytes]:
 def test_html_is_self_contained() -> None:
     html = render_html(make_result(60, payload=PAYLOAD))
     assert html.startswith("<!DOCTYPE html>")
-    assert ('<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-            'img-src data:; style-src \'unsafe-inline\'">') in html
-    tags = _tags(html)
-    assert {t for t, _ in tags} <= ALLOWED_TAGS  # no script, link, a, iframe, svg, object...
+    page = _parsed(html)
+    tags = page.tags
+    assert {t for t, _ in tags} <= ALLOWED_TAGS  # no link, a, iframe, svg, object, form...
     for tag, attrs in tags:
         assert not any(k.startswith("on") for k in attrs), (tag, attrs)  # no event handlers
-        assert set(attrs) <= {"lang", "charset", "http-equiv", "content", "name", "class",
-                              "id", "src", "alt", "colspan"}, (tag, attrs)
+        assert set(attrs) <= ALLOWED_ATTRS, (tag, attrs)
         if "src" in attrs:
             assert tag == "img" and (attrs["src"] or "").startswith("data:image/png;base64,")
     assert "@import" not in html and "url(" not in html
+    # one data block (never executed) and one script: vsil's own, allowed by its hash alone
+    assert len(page.scripts) == 2
+    (data_attrs, data_text), (code_attrs, code) = page.scripts
+    assert data_attrs == {"type": "application/json", "id": "vsil-data"} and code_attrs == {}
+    assert not re.search(r"[<>&]", data_text)
+    assert len(json.loads(data_text)["data"]["id"]) == 60
+    digest = base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()
+    policy = [a["content"] for t, a in tags if a.get("http-equiv") == "Content-Security-Policy"]
+    assert policy == [f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+                      f"script-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'"]
+    assert html.index("Content-Security-Policy") < html.index("<script")
+    for word in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
+                 "Function(", "fetch(", "XMLHttpRequest", "import(", "setAttribute(\"on"):
+        assert word not in code, word
     # every <img> is an inline PNG and every one decodes
-    assert len(re.findall(r"<img\b", html)) == 3
+    assert len(re.findall(r"<img\b", html)) == 4  # three plots and the (empty) detail image
     pngs = _pngs(html)
     assert len(pngs) == 3
     for png in pngs:
@@ -76,7 +120,7 @@ def test_html_escapes_every_dataset_field() -> None:
     result = make_result(30, payload=PAYLOAD, dataset="ds " + PAYLOADS["script"])
     html = render_html(result)
     for key, raw in PAYLOADS.items():
-        assert key == "math" or raw not in html
+        assert key in PLAIN_TEXT_PAYLOADS or raw not in html, key
     # the payloads are shown, as text
     assert str(escape(PAYLOADS["img"])) in html
     assert str(escape(PAYLOADS["script"])) in html  # the dataset name in title and h1

@@ -242,22 +242,33 @@ class AuditResult:
 
         return render_markdown(self)
 
-    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
-        """One self-contained HTML report (plots embedded, all dataset text escaped)."""
+    def to_html(self, path: str | os.PathLike[str] | None = None, *, images: bool = True,
+                image_root: str | os.PathLike[str] | None = None) -> str:
+        """One self-contained HTML report (plots embedded, all dataset text escaped) with a
+        browser over every sample.
+
+        Args:
+            path: also write the page here.
+            images: add small JPEG thumbnails of the images that are local (the audited
+                dataset's, or the ``image`` column resolved under ``image_root`` for a
+                result read from disk); False keeps every image out of the page.
+            image_root: where the ``image`` paths of a result read from disk are.
+        """
         from vsil.report.html import render_html
 
-        html = render_html(self)
+        html = render_html(self, images=images, image_root=image_root)
         if path is not None:
             Path(path).write_text(html, encoding="utf-8")
         return html
 
-    def save(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-        """report.html, result.json and samples.parquet in ``out_dir``."""
+    def save(self, out_dir: str | os.PathLike[str], *, images: bool = True) -> dict[str, Path]:
+        """report.html, result.json and samples.parquet in ``out_dir`` (``images=False``:
+        no thumbnails in the report)."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"html": out / "report.html", "json": out / "result.json",
                  "parquet": out / "samples.parquet"}
-        self.to_html(paths["html"])
+        self.to_html(paths["html"], images=images)
         self.to_json(paths["json"])
         self.to_parquet(paths["parquet"])
         return paths

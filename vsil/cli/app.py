@@ -1,4 +1,4 @@
-"""`vsil audit | filter | report | datasets | detectors`.
+"""`vsil audit | filter | report | view | datasets | detectors` (and the subcommands).
 
 Errors print one clear message to stderr and exit non-zero; exit 0 means the work completed.
 Exit codes: 2 bad input or arguments, 3 a missing optional dependency, 4 a detector or
@@ -164,6 +164,8 @@ def audit(
                                           help="Rows per Ray batch (default 512) for "
                                                "--engine ray."),
     retry_errors: bool = RetryErrorsOpt,
+    no_images: bool = typer.Option(False, "--no-images",
+                                   help="No image thumbnails in report.html."),
 ) -> None:
     """Audit DATA; write report.html, result.json and samples.parquet to --out."""
     from vsil.audit import audit as run_audit
@@ -185,10 +187,11 @@ def audit(
         **_judge_kwargs(base_url, judge_preset, judge_concurrency, judge_max_retries),
         **_load_kwargs(image_root, root, variant, on_error, text, image, image_text),
     )
-    paths = result.save(out)
+    paths = result.save(out, images=not no_images)
     f = result.summary.figures
     typer.echo(result.summary.table().to_string(index=False))
-    typer.echo(f"wrote {paths['html']}, {paths['json']}, {paths['parquet']}")
+    typer.echo(f"wrote {paths['html']} ({_size(paths['html'])}), {paths['json']}, "
+               f"{paths['parquet']}; open the report with `vsil view {out}`")
     if f.n_errors:
         kinds = ", ".join(f"{v} {k}" for k, v in result.summary.errors_by_kind.items())
         typer.echo(f"note: {f.n_errors} of {f.n} samples could not be judged ({kinds}); they "
@@ -286,28 +289,46 @@ def filter_cmd(
     typer.echo(f"{summary}; kept {len(kept)} of {counts.total} rows{fate} -> {out}")
 
 
+def _size(path: Path) -> str:
+    from vsil.report.browser import size_text
+
+    return size_text(path.stat().st_size)
+
+
 @app.command()
 @friendly_errors
 def report(
-    result_json: Path = typer.Argument(..., help="result.json written by `vsil audit`."),
+    result_json: Path = typer.Argument(..., help="result.json written by `vsil audit` or "
+                                       "`vsil eval`."),
     html: Path | None = typer.Option(None, "--html", help="Write the HTML report here."),
     markdown: Path | None = typer.Option(None, "--markdown", help="Write Markdown here."),
+    image_root: Path | None = typer.Option(
+        None, "--image-root", help="Folder the samples' image paths are relative to: adds "
+        "thumbnails of those images to an audit report."),
+    no_images: bool = typer.Option(False, "--no-images", help="No image thumbnails."),
 ) -> None:
-    """Render a saved audit result as HTML and/or Markdown."""
+    """Render a saved audit (or eval) result as HTML and/or Markdown."""
     from vsil.audit import AuditResult
+    from vsil.eval.result import EvalResult
 
     if not result_json.is_file():
         raise FileNotFoundError(f"no such result file: {result_json}")
+    result: AuditResult | EvalResult
     try:
-        result = AuditResult.from_json(result_json)
-    except (json.JSONDecodeError, KeyError) as e:
+        is_eval = "rows" in json.loads(result_json.read_text(encoding="utf-8"))
+        result = (EvalResult.from_json(result_json) if is_eval
+                  else AuditResult.from_json(result_json))
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"{result_json} is not a vsil result.json: {e}") from e
     if html is None and markdown is None:
         typer.echo(result.to_markdown())
         return
     if html is not None:
-        result.to_html(html)
-        typer.echo(f"wrote {html}")
+        if isinstance(result, AuditResult):
+            result.to_html(html, images=not no_images, image_root=image_root)
+        else:
+            result.to_html(html)
+        typer.echo(f"wrote {html} ({_size(html)})")
     if markdown is not None:
         markdown.write_text(result.to_markdown(), encoding="utf-8")
         typer.echo(f"wrote {markdown}")
@@ -351,6 +372,7 @@ def _register_subcommands() -> None:
     from vsil.cli.compare_cmd import compare_cmd
     from vsil.cli.eval_cmd import eval_cmd, leaderboard_cmd
     from vsil.cli.generate_cmd import generate_cmd, rewrite_cmd
+    from vsil.cli.view_cmd import view_cmd
 
     app.command("compare")(friendly_errors(compare_cmd))
     app.command("agree")(friendly_errors(agree_cmd))
@@ -358,6 +380,7 @@ def _register_subcommands() -> None:
     app.command("leaderboard")(friendly_errors(leaderboard_cmd))
     app.command("generate")(friendly_errors(generate_cmd))
     app.command("rewrite")(friendly_errors(rewrite_cmd))
+    app.command("view")(friendly_errors(view_cmd))
 
 
 _register_subcommands()

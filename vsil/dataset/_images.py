@@ -96,17 +96,24 @@ class ImageRef:
             return buf.getvalue()
         raise ImageError("empty image reference")
 
-    def open(self) -> PILImage:
-        """The decoded image, converted to RGB."""
+    def open(self, max_side: int | None = None) -> PILImage:
+        """The decoded image, converted to RGB; with ``max_side``, shrunk to fit a square of
+        that side (JPEGs are then decoded at a reduced scale, which is much faster)."""
         from PIL import Image, UnidentifiedImageError
 
         if self.pil is not None:
             converted: PILImage = self.pil.convert("RGB")
+            if max_side is not None:
+                converted.thumbnail((max_side, max_side))
             return converted
         try:
             with Image.open(io.BytesIO(self._bytes())) as im:
+                if max_side is not None:
+                    im.draft("RGB", (max_side, max_side))
                 im.load()
                 rgb: PILImage = im.convert("RGB")
+                if max_side is not None:
+                    rgb.thumbnail((max_side, max_side))
                 return rgb
         except ImageError:
             raise

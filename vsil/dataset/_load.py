@@ -103,6 +103,7 @@ def load(
 
     if isinstance(data, str | os.PathLike):
         path = Path(data)
+        label = path.name if path.is_dir() else path.stem  # short: never the full path
         if not _exists(str(data)):
             raise DataError(f"no such file or dataset: {str(data)[:200]!r} (see `vsil datasets`)")
         if path.is_dir():
@@ -117,7 +118,7 @@ def load(
         if not rows:
             raise DataError(f"dataset {path.name!r} is empty")
         cols = map_columns(_all_keys(rows), overrides)
-        return build_dataset(rows, cols, name=name or path.stem, root=root or path.parent,
+        return build_dataset(rows, cols, name=name or label, root=root or path.parent,
                              origin=rows, origin_kind="records", info={"path": str(path)},
                              row_errors=bad_lines, **common)
 

@@ -278,6 +278,7 @@ def _build(ds: Dataset, samples: list[Sample], mode: Mode, backend: ModelBackend
             "explanation": j.get("explanation") if label else None,
             "judge_error": j.get("error") if status == "answered" else None,
             "judge_refused": bool(j.get("refused")) if status == "answered" else False,
+            "text": s.text,
         }
         if status == "answered" and judged and not j:
             row["judge_error"] = "not judged"

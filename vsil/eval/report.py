@@ -1,7 +1,9 @@
 """Reports of an `EvalResult`: Markdown tables, a self-contained HTML page, the radar chart.
 
-HTML goes through Jinja2 with autoescape on; no dataset or answer text is marked safe. Plots
-are PNG data URLs drawn with dataset strings as plain text (no mathtext/TeX).
+HTML goes through Jinja2 with autoescape on; no dataset or answer text is marked safe. The
+full page carries the answer browser (`vsil.eval.report_browser`), whose rows travel as
+escaped JSON and reach the page only as text. Plots are PNG data URLs drawn with dataset
+strings as plain text (no mathtext/TeX).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from vsil.report._common import cell, clip, flatten, num, pct, pct_ci, to_float
+from vsil.report.browser import MAX_BYTES as MAX_BROWSER_BYTES
+from vsil.report.browser import MAX_ROWS as MAX_BROWSER_ROWS
+from vsil.report.browser import Browser
 from vsil.report.markdown import md_escape
 
 if TYPE_CHECKING:
@@ -24,6 +29,7 @@ if TYPE_CHECKING:
     from vsil.eval.result import EvalResult
 
 _TEMPLATES = Path(__file__).parent / "templates"
+_REPORT_TEMPLATES = Path(__file__).parents[1] / "report" / "templates"
 MAX_ROWS = 50
 _SERIES = (("safety_rate", "safety", "#2c7fb8"), ("warning_rate", "warning", "#e67e22"),
            ("refusal_rate", "refusal", "#27ae60"))
@@ -31,8 +37,8 @@ _SERIES = (("safety_rate", "safety", "#2c7fb8"), ("warning_rate", "warning", "#e
 
 @lru_cache(maxsize=1)
 def _env() -> Environment:
-    return Environment(loader=FileSystemLoader(str(_TEMPLATES)), autoescape=True,
-                       undefined=StrictUndefined)
+    return Environment(loader=FileSystemLoader([str(_TEMPLATES), str(_REPORT_TEMPLATES)]),
+                       autoescape=True, undefined=StrictUndefined)
 
 
 def _with_ci(x: Any, ci: Any) -> str:
@@ -57,18 +63,24 @@ def _frame_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def radar_figure(result: EvalResult) -> Figure:
-    """Refusal, warning and safety rate (%) per category on a radar (paper Fig. 14)."""
+    """Refusal, warning and safety rate (%) per category on a radar (paper Fig. 14).
+
+    The axes are placed by hand with room on every side for the category labels (a layout
+    engine clips labels at 0° and 180° of a polar plot); the legend sits below the chart.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from vsil.report.plots import safe_text
+    from vsil.report.plots import plain_text, safe_text
 
     pc = result.per_category
     cats = [str(c) for c in pc["category"]] if len(pc) else []
+    w, h, side, top, bottom = 6.4, 4.9, 1.45, 0.7, 0.7
     with safe_text():
-        fig = Figure(figsize=(5.2, 4.6), dpi=100, layout="constrained")
+        fig = Figure(figsize=(w, h), dpi=100)
         FigureCanvasAgg(fig)
-        ax = fig.add_subplot(projection="polar")
+        ax = fig.add_axes((side / w, bottom / h, 1 - 2 * side / w, 1 - (top + bottom) / h),
+                          projection="polar")
         if len(cats) >= 3:
             angles = np.linspace(0, 2 * np.pi, len(cats), endpoint=False).tolist()
             for col, label, colour in _SERIES:
@@ -77,16 +89,18 @@ def radar_figure(result: EvalResult) -> Figure:
                 ax.fill([*angles, angles[0]], [*vals, vals[0]], color=colour, alpha=0.12)
             ax.set_xticks(angles)
             ax.set_xticklabels([c if len(c) <= 24 else c[:23] + "…" for c in cats])
-            top = max(10.0, float(np.nanmax(100 * pc["safety_rate"].astype(float))) * 1.1)
-            ax.set_ylim(0, min(100.0, top) if top <= 100 else 100.0)
-            ax.legend(loc="upper right", bbox_to_anchor=(1.25, 1.12), fontsize=8)
+            ax.tick_params(axis="x", pad=10)
+            top_v = max(10.0, float(np.nanmax(100 * pc["safety_rate"].astype(float))) * 1.1)
+            ax.set_ylim(0, min(100.0, top_v))
+            ax.tick_params(axis="y", labelsize=7)
+            fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncols=3,
+                       fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.0))
         else:
             ax.set_axis_off()
             ax.text(0.5, 0.5, "fewer than 3 categories", ha="center", transform=ax.transAxes)
-        ax.set_title(result.model if len(result.model) <= 40 else result.model[:39] + "…",
+        fig.suptitle(result.model if len(result.model) <= 40 else result.model[:39] + "…",
                      fontsize=10)
-        for t in fig.findobj(lambda a: hasattr(a, "set_parse_math")):
-            t.set_parse_math(False)  # type: ignore[attr-defined]
+        plain_text(fig)
     return fig
 
 
@@ -125,9 +139,25 @@ def _context(result: EvalResult, full: bool) -> dict[str, Any]:
     }
 
 
-def render_html(result: EvalResult, full: bool = True) -> str:
-    """The full page, or (``full=False``) a notebook fragment with the summary and radar."""
-    return _env().get_template("eval_report.html.j2").render(**_context(result, full))
+def eval_browser(result: EvalResult, *, max_rows: int = MAX_BROWSER_ROWS,
+                 max_bytes: int = MAX_BROWSER_BYTES) -> Browser:
+    """The answer browser over every row of ``result.rows``."""
+    from vsil.eval.report_browser import browser_frame, eval_spec
+    from vsil.report.browser import build_browser
+
+    return build_browser(browser_frame(result.rows), eval_spec(result.rows),
+                         max_rows=max_rows, max_bytes=max_bytes)
+
+
+def render_html(result: EvalResult, full: bool = True, *, max_rows: int = MAX_BROWSER_ROWS,
+                max_bytes: int = MAX_BROWSER_BYTES) -> str:
+    """The full page with the answer browser, or (``full=False``) a notebook fragment with
+    the summary and radar (no script)."""
+    from vsil.report.browser_page import render_page
+
+    browser = eval_browser(result, max_rows=max_rows, max_bytes=max_bytes) if full else None
+    return render_page(_env().get_template("eval_report.html.j2"), _context(result, full),
+                       browser)
 
 
 _MD_HEAD = ("N", "safety % [95% CI]", "refusal % [95% CI]", "warning % [95% CI]", "judged",

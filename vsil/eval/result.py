@@ -16,7 +16,7 @@ from vsil.eval.rates import Rates, breakdown, compute_rates
 
 #: the row columns every EvalResult has
 ROW_COLUMNS = ("id", "category", "sub_category", "mode", "status", "answer", "model_error",
-               "label", "label_str", "explanation", "judge_error", "judge_refused")
+               "label", "label_str", "explanation", "judge_error", "judge_refused", "text")
 
 
 @dataclass
@@ -24,7 +24,8 @@ class EvalResult:
     """One evaluation run.
 
     Attributes:
-        rows: one row per sample (``ROW_COLUMNS``; plus ``label@<judge>`` for other judges).
+        rows: one row per sample (``ROW_COLUMNS``, ``text`` being the query the model was
+            asked; plus ``label@<judge>`` for other judges).
         summary: `Rates` over the whole run (primary judge).
         per_category: rates per category; per_subcategory: per (category, sub_category) pair
             (VLSBench reuses two sub-category names under two categories, so the pair is key).

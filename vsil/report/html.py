@@ -1,13 +1,16 @@
 """The HTML report: one self-contained file, plots inlined, every dataset string escaped.
 
-The page loads nothing from outside (inline CSS, ``data:`` PNGs, no JavaScript) and carries a
-Content-Security-Policy that forbids scripts and remote fetches. Jinja2 autoescape is on for
-every template, and no dataset text is ever marked safe.
+The page loads nothing from outside (inline CSS, ``data:`` images) and carries a
+Content-Security-Policy that forbids remote fetches and every script but vsil's own sample
+browser, allowed by its hash. Jinja2 autoescape is on for every template, and no dataset
+text is ever marked safe: the browser's rows travel as escaped JSON in a non-executable
+block (`vsil.report.inline`) and reach the page only as text.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +27,7 @@ from vsil.report._common import (
     sample_rows,
     top_leaky,
 )
+from vsil.report.browser import MAX_BYTES, MAX_ROWS, Browser
 
 if TYPE_CHECKING:
     from vsil.audit.result import AuditResult
@@ -85,10 +89,43 @@ def context(result: AuditResult, *, top_k: int, max_errors: int, plots: bool
     return ctx
 
 
-def render_html(result: AuditResult) -> str:
-    """The full report as one self-contained HTML page."""
+def audit_browser(result: AuditResult, *, images: bool = True,
+                  image_root: str | os.PathLike[str] | None = None,
+                  max_rows: int = MAX_ROWS, max_bytes: int = MAX_BYTES) -> Browser:
+    """The sample browser over every row of ``result.samples``.
+
+    Args:
+        images: add JPEG thumbnails of the images that are local (from the audited dataset,
+            or the ``image`` column under ``image_root``); False keeps images out.
+        max_rows, max_bytes: the page's caps (the first rows are embedded beyond them).
+    """
+    from vsil.report.audit_browser import audit_spec, browser_frame
+    from vsil.report.browser import build_browser
+
+    urls: list[str | None] | None = None
+    notes: list[str] = []
+    if images:
+        from vsil.report.thumbnails import result_thumbnails
+
+        thumbs = result_thumbnails(result, image_root)
+        if thumbs.n_made:
+            urls, notes = thumbs.urls, thumbs.notes
+    spec = audit_spec(result.samples, images=urls is not None)
+    return build_browser(browser_frame(result.samples), spec, images=urls,
+                         max_rows=max_rows, max_bytes=max_bytes, notes=notes)
+
+
+def render_html(result: AuditResult, *, images: bool = True,
+                image_root: str | os.PathLike[str] | None = None,
+                max_rows: int = MAX_ROWS, max_bytes: int = MAX_BYTES) -> str:
+    """The full report as one self-contained HTML page, with the sample browser (see
+    `audit_browser` for the arguments)."""
+    from vsil.report.browser_page import render_page
+
     ctx = context(result, top_k=TOP_K, max_errors=MAX_ERROR_ROWS, plots=True)
-    return environment().get_template("report.html.j2").render(**ctx)
+    browser = audit_browser(result, images=images, image_root=image_root,
+                            max_rows=max_rows, max_bytes=max_bytes)
+    return render_page(environment().get_template("report.html.j2"), ctx, browser)
 
 
 def render_notebook(result: AuditResult) -> str:

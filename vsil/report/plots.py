@@ -72,6 +72,11 @@ def _plain(texts: Any) -> None:
         t.set_usetex(False)
 
 
+def plain_text(fig: Figure) -> None:
+    """Every text of ``fig`` drawn literally (no mathtext, no TeX), whatever the rc settings."""
+    _plain(fig.findobj(lambda a: hasattr(a, "set_parse_math")))
+
+
 def _err(values: list[float], cis: list[Any]) -> np.ndarray[Any, Any]:
     lo, hi = [], []
     for v, ci in zip(values, cis, strict=True):
@@ -154,8 +159,10 @@ def draw_categories(ax: Axes, result: AuditResult) -> bool:
     _plain(ax.get_yticklabels())
     ax.set_xlim(0, 100)
     ax.set_xlabel("% of the category's samples")
-    ax.legend(fontsize=8, loc="lower right")
-    ax.set_title("R1 vs R2 per category", fontsize=10)
+    # legend above the axes, beside a left-aligned title: inside it would hide a long bar
+    ax.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2,
+              frameon=False, borderaxespad=0.1, handlelength=1.2, columnspacing=0.8)
+    ax.set_title("R1 vs R2 per category", fontsize=10, loc="left")
     return True
 
 
@@ -204,7 +211,7 @@ def report_plots(result: AuditResult) -> list[dict[str, str]]:
                     "alt": "histogram of leakage_score"})
         if len(category_level(result.per_category)):
             left = _label_margin(result)
-            fig = _new_figure(3.6 + left, _category_height(result), left=left)
+            fig = _new_figure(3.6 + left, _category_height(result), left=left, top=0.45)
             draw_categories(fig.subplots(), result)
             _plain(fig.findobj(lambda a: hasattr(a, "set_parse_math")))
             out.append({"title": "per category", "url": to_data_url(fig),
