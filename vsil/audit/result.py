@@ -76,12 +76,87 @@ class AuditSummary:
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
-    def __getattr__(self, name: str) -> Any:
-        # summary.r1, summary.leak_ratio ... read through to the figures
-        figs = self.__dict__.get("figures")
-        if figs is not None and hasattr(figs, name):
-            return getattr(figs, name)
-        raise AttributeError(name)
+    # the figures, read through: summary.r1, summary.leak_ratio ...
+    @property
+    def n(self) -> int:
+        """Samples (N, every row) (``figures.n``)."""
+        return self.figures.n
+
+    @property
+    def n_scored(self) -> int:
+        """Rows with both verdicts (``figures.n_scored``)."""
+        return self.figures.n_scored
+
+    @property
+    def n_errors(self) -> int:
+        """Rows without both verdicts (load errors, failures, refusals) (``figures.n_errors``)."""
+        return self.figures.n_errors
+
+    @property
+    def n_pair_unsafe(self) -> int:
+        """Rows with J(T, I) unsafe (``figures.n_pair_unsafe``)."""
+        return self.figures.n_pair_unsafe
+
+    @property
+    def n_text_unsafe(self) -> int:
+        """Rows with J(T) unsafe (``figures.n_text_unsafe``)."""
+        return self.figures.n_text_unsafe
+
+    @property
+    def n_leaky(self) -> int:
+        """Rows with both unsafe (``figures.n_leaky``)."""
+        return self.figures.n_leaky
+
+    @property
+    def r1(self) -> float:
+        """R1: J(T, I) unsafe rate (``figures.r1``)."""
+        return self.figures.r1
+
+    @property
+    def r1_ci(self) -> tuple[float, float]:
+        """R1's 95% interval (``figures.r1_ci``)."""
+        return self.figures.r1_ci
+
+    @property
+    def r2(self) -> float:
+        """R2: rate of rows with both unsafe (``figures.r2``)."""
+        return self.figures.r2
+
+    @property
+    def r2_ci(self) -> tuple[float, float]:
+        """R2's 95% interval (``figures.r2_ci``)."""
+        return self.figures.r2_ci
+
+    @property
+    def r1_minus_r2(self) -> float:
+        """R1 - R2: the harm that needs the image (``figures.r1_minus_r2``)."""
+        return self.figures.r1_minus_r2
+
+    @property
+    def r1_minus_r2_ci(self) -> tuple[float, float]:
+        """R1 - R2's 95% interval (``figures.r1_minus_r2_ci``)."""
+        return self.figures.r1_minus_r2_ci
+
+    @property
+    def leak_ratio(self) -> float:
+        """R2 / R1 (``figures.leak_ratio``)."""
+        return self.figures.leak_ratio
+
+    @property
+    def leak_ratio_ci(self) -> tuple[float, float]:
+        """The leak ratio's 95% interval (``figures.leak_ratio_ci``)."""
+        return self.figures.leak_ratio_ci
+
+    @property
+    def text_unsafe_rate(self) -> float:
+        """J(T) unsafe rate (``figures.text_unsafe_rate``)."""
+        return self.figures.text_unsafe_rate
+
+    @property
+    def text_unsafe_rate_ci(self) -> tuple[float, float]:
+        """Its 95% interval (``figures.text_unsafe_rate_ci``)."""
+        return self.figures.text_unsafe_rate_ci
+
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
