@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from vsil.eval.prompts import (
     render,
     template_sha256,
 )
+from vsil.runtime.endpoint import Endpoint
 
 if TYPE_CHECKING:
     from vsil.runtime.http import ChatResult, ChatRuntime
@@ -79,22 +79,21 @@ class ResponseJudge(LazyRuntime):
         self.model = model
         self.variant: Variant = variant
         self.name = f"openai:{model}" + ("" if variant == "official" else " (text variant)")
-        self.base_url = (base_url or os.environ.get("VSIL_JUDGE_BASE_URL")
-                         or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1")
-        key = api_key if api_key is not None else (
-            os.environ.get("VSIL_JUDGE_API_KEY") or os.environ.get("OPENAI_API_KEY"))
+        self.endpoint = Endpoint.resolve(
+            base_url, api_key, url_env=("VSIL_JUDGE_BASE_URL", "OPENAI_BASE_URL"),
+            key_env=("VSIL_JUDGE_API_KEY", "OPENAI_API_KEY"), concurrency=concurrency,
+            max_retries=max_retries, timeout=timeout)
         self.structured = structured
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.system_prompt = system_prompt
         self.max_image_side = max_image_side
         self._runtime = runtime
-        self._runtime_args = (key, concurrency, max_retries, timeout)
         self.schema_supported: bool | None = None
 
     def __repr__(self) -> str:
         return (f"ResponseJudge({self.model!r}, variant={self.variant!r}, "
-                f"host={_host(self.base_url)!r})")
+                f"host={self.endpoint.host!r})")
 
     @property
     def official(self) -> bool:
@@ -102,7 +101,7 @@ class ResponseJudge(LazyRuntime):
 
     def info(self) -> dict[str, Any]:
         return {
-            "backend": "openai", "model": self.model, "host": _host(self.base_url),
+            "backend": "openai", "model": self.model, "host": self.endpoint.host,
             "variant": self.variant, "official_protocol": self.official,
             "template_sha256": template_sha256(self.variant), "structured": self.structured,
             "schema_supported": self.schema_supported, "temperature": self.temperature,
@@ -267,9 +266,3 @@ def make_judge(judge: str | ResponseJudge, *, base_url: str | None = None,
         raise ValueError(f"unknown judge backend {backend!r}: use 'openai:NAME'")
     return ResponseJudge(name if sep else judge, base_url=base_url, api_key=api_key,
                          variant=variant, concurrency=concurrency, **kwargs)
-
-
-def _host(url: str) -> str:
-    from vsil.runtime.http import safe_host
-
-    return safe_host(url)

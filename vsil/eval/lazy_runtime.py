@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from vsil.runtime.endpoint import Endpoint
+
 if TYPE_CHECKING:
     from vsil.runtime.http import ChatRuntime
 
@@ -15,30 +17,29 @@ if TYPE_CHECKING:
 class LazyRuntime:
     """Mixin for the model-under-test and judge clients.
 
-    Subclasses set ``base_url``, ``_runtime`` (a runtime given by the caller, or None) and
-    ``_runtime_args = (api_key, concurrency, max_retries, timeout)``.
+    Subclasses set ``endpoint`` (an `Endpoint`) and ``_runtime`` (a runtime given by the
+    caller, or None).
     """
 
-    base_url: str
+    endpoint: Endpoint
     _runtime: ChatRuntime | None
-    _runtime_args: tuple[str | None, int, int, float]
+
+    @property
+    def base_url(self) -> str:
+        return self.endpoint.base_url
 
     @property
     def runtime(self) -> ChatRuntime:
         """The shared HTTP runtime (built on first use)."""
         if self._runtime is None:
-            from vsil.runtime.http import ChatRuntime
-
-            key, conc, retries, timeout = self._runtime_args
-            self._runtime = ChatRuntime(self.base_url, key, concurrency=conc,
-                                        max_retries=retries, timeout=timeout)
+            self._runtime = self.endpoint.runtime()
         return self._runtime
 
     @property
     def concurrency(self) -> int:
         """Requests in flight (the runtime's, or the one it will be built with)."""
         return self._runtime.concurrency if self._runtime is not None else int(
-            self._runtime_args[1])
+            self.endpoint.concurrency)
 
     def raise_if_unavailable(self, what: str, saved: str) -> None:
         """`EndpointUnavailable` when the circuit breaker opened during the last run: the
@@ -48,11 +49,10 @@ class LazyRuntime:
         if rt is None or not rt.circuit_open:
             return
         from vsil.runtime.failures import EndpointUnavailable
-        from vsil.runtime.http import safe_host
 
         err = rt.open_error
         rt.reset_circuit()
         raise EndpointUnavailable(
-            f"{what} endpoint {safe_host(self.base_url)} is unavailable: {err} "
+            f"{what} endpoint {self.endpoint.host} is unavailable: {err} "
             f"({rt.max_identical_failures} identical failures in a row); {saved}, "
             "fix the endpoint and run again to resume")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from vsil.dataset import ImageRef
 from vsil.eval.images import MAX_SIDE, image_data_url
 from vsil.eval.lazy_runtime import LazyRuntime
+from vsil.runtime.endpoint import Endpoint
 
 if TYPE_CHECKING:
     from vsil.runtime.http import ChatResult, ChatRuntime
@@ -75,9 +75,8 @@ class OpenAIModel(LazyRuntime):
                  runtime: ChatRuntime | None = None) -> None:
         self.model = model
         self.name = f"openai:{model}"
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL")
-                         or "https://api.openai.com/v1")
-        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self.endpoint = Endpoint.resolve(base_url, api_key, concurrency=concurrency,
+                                         max_retries=max_retries, timeout=timeout)
         self.system_prompt = system_prompt
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
@@ -86,14 +85,13 @@ class OpenAIModel(LazyRuntime):
         self.max_image_side = max_image_side
         self.extra_body = dict(extra_body or {})
         self._runtime = runtime
-        self._runtime_args = (key, concurrency, max_retries, timeout)
 
     def __repr__(self) -> str:
-        return f"OpenAIModel({self.model!r}, host={_host(self.base_url)!r})"
+        return f"OpenAIModel({self.model!r}, host={self.endpoint.host!r})"
 
     def info(self) -> dict[str, Any]:
         return {
-            "backend": "openai", "model": self.model, "host": _host(self.base_url),
+            "backend": "openai", "model": self.model, "host": self.endpoint.host,
             "system_prompt": self.system_prompt, "max_new_tokens": self.max_new_tokens,
             "temperature": self.temperature, "top_p": self.top_p,
             "image_first": self.image_first, "max_image_side": self.max_image_side,
@@ -303,9 +301,3 @@ def make_model(model: str | ModelBackend, *, base_url: str | None = None,
         return HFModel(name, max_new_tokens=max_new_tokens, temperature=temperature,
                        system_prompt=system_prompt, **kwargs)
     raise ValueError(f"unknown model backend {backend!r}: use 'openai:' or 'hf:'")
-
-
-def _host(url: str) -> str:
-    from vsil.runtime.http import safe_host
-
-    return safe_host(url)
