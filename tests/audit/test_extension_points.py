@@ -15,6 +15,7 @@ from vsil.audit import AuditPlan, AuditSummary, LeakageFigures, plan_audit
 from vsil.audit.engines import Engine, get_engine
 from vsil.audit.engines.local import LocalEngine
 from vsil.audit.outputs import AuditOutputs
+from vsil.audit.result import Figure
 from vsil.dataset import Dataset
 from vsil.detectors import JudgeInput, Verdict, create, register_detector
 
@@ -62,11 +63,11 @@ def test_registration_checks_a_class_and_create_checks_what_a_factory_returns(
         create("judge", "test-factory-returns-junk")
 
 
-def test_the_summary_reads_every_figure_as_a_property() -> None:
+def test_the_summary_declares_every_figure() -> None:
     res = vsil.audit(ROWS, judge=RuleJudge(), overlap=(), cache=False, quiet=True)
     s = res.summary
     for f in dataclasses.fields(LeakageFigures):
-        assert isinstance(getattr(AuditSummary, f.name), property), f.name
+        assert isinstance(AuditSummary.__dict__[f.name], Figure), f.name
         assert getattr(s, f.name) == getattr(s.figures, f.name)
     assert (s.n, s.r1, s.r2, s.leak_ratio) == (2, 0.5, 0.5, 1.0)
     with pytest.raises(AttributeError):
@@ -112,7 +113,8 @@ def test_the_plan_builds_every_detector_once(tmp_path: Path) -> None:
     assert plan_audit(ds, judge, cache=False).cache.path is None
     separate = plan_audit(ds, judge, RuleJudge(refuse_on="NEVER"), ())
     assert separate.text_judge is not separate.pair_judge
-    assert separate.pair_spec is not None and separate.pair_spec.build() is judge
+    assert separate.specs is not None and separate.specs.pair.build() is judge
+    assert separate.specs.text is not None and separate.specs.overlaps == []
 
 
 def test_a_verdict_without_a_label_must_say_why() -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from vsil.audit.runner import RunContext, run_describer
+from vsil.audit.runner import RunContext, run_outputs
 from vsil.dataset import ImageRef
-from vsil.detectors import Describer
+from vsil.detectors import Describer, Description
 from vsil.runtime.batched import RunStats
+from vsil.runtime.cache import content_key
 
 DEFAULT_DESCRIBERS: tuple[str, ...] = ("ocr",)
 
@@ -58,6 +60,20 @@ def describer_specs(describe: DescribeArg) -> tuple[list[str | Describer], bool]
 def needs_describing(image: ImageRef | None, text: str | None, force: bool) -> bool:
     """Whether a describer runs on this row."""
     return image is not None and (force or not text)
+
+
+def describer_key(image: ImageRef) -> str:
+    """The cache key of one image to describe (never change it: tests/audit pin it)."""
+    return content_key(image.sha256)
+
+
+def run_describer(describer: Describer, images: list[ImageRef], ctx: RunContext
+                  ) -> list[Description]:
+    """``describer``'s descriptions of ``images``, through the cache."""
+    return run_outputs(f"describer:{describer.fingerprint}", describer, images, describer_key,
+                       describer.describe, partial(Description, None, describer.name),
+                       Description.from_json, ctx, desc=f"describe ({describer.name})",
+                       batch_size=16)
 
 
 def describe_rows(images: list[ImageRef | None], texts: list[str | None],

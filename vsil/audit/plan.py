@@ -34,6 +34,17 @@ class DetectorSpec:
         return create(self.kind, self.spec, **dict(self.options))
 
 
+@dataclass(frozen=True)
+class RebuildSpecs:
+    """How another process (a Ray actor) rebuilds each of the plan's detectors; a describer
+    that could not be built has None."""
+
+    pair: DetectorSpec
+    text: DetectorSpec | None
+    overlaps: list[DetectorSpec]
+    describers: list[DetectorSpec | None]
+
+
 @dataclass
 class CachePolicy:
     """Which cache the audit reads and writes, and whether cached failures are asked again."""
@@ -62,7 +73,8 @@ class AuditPlan:
 
     ``describers`` are (describer, None), or (None, why) for a default describer whose extra
     is missing; they are built only when some sample needs describing. ``text_judge`` is
-    ``pair_judge`` itself when no separate text judge was given.
+    ``pair_judge`` itself when no separate text judge was given. ``specs``: how to rebuild
+    them elsewhere (None for a plan made by hand, which only runs in this process).
     """
 
     pair_judge: Judge
@@ -73,10 +85,7 @@ class AuditPlan:
     describe: DescribeArg
     cache: CachePolicy
     show_progress: bool | None = None
-    pair_spec: DetectorSpec | None = None
-    text_spec: DetectorSpec | None = None
-    overlap_specs: list[DetectorSpec] = field(default_factory=list)
-    describer_specs: list[DetectorSpec | None] = field(default_factory=list)
+    specs: RebuildSpecs | None = None
 
     @property
     def overlap_names(self) -> list[str]:
@@ -105,9 +114,6 @@ def plan_audit(ds: Dataset, judge: str | Judge = "embedded",
     opts = {k: v for k, v in (judge_options or {}).items() if v is not None}
     if isinstance(overlap, str):
         overlap = [overlap]
-    pair_spec = DetectorSpec("judge", judge, opts)
-    text_spec = DetectorSpec("judge", text_judge, opts) if text_judge is not None else None
-    ov_specs = [DetectorSpec("overlap", o) for o in (overlap or ())]
     pair_judge = create("judge", judge, **opts)
     txt_judge = create("judge", text_judge, **opts) if text_judge is not None else pair_judge
     scorers = [create("overlap", o) for o in (overlap or ())]
@@ -115,8 +121,11 @@ def plan_audit(ds: Dataset, judge: str | Judge = "embedded",
     return AuditPlan(pair_judge=pair_judge, text_judge=txt_judge, scorers=scorers,
                      describers=describers, force_describe=force, describe=describe,
                      cache=CachePolicy(cache, retry_errors), show_progress=show_progress,
-                     pair_spec=pair_spec, text_spec=text_spec, overlap_specs=ov_specs,
-                     describer_specs=d_specs)
+                     specs=RebuildSpecs(
+                         DetectorSpec("judge", judge, opts),
+                         DetectorSpec("judge", text_judge, opts) if text_judge is not None
+                         else None,
+                         [DetectorSpec("overlap", o) for o in (overlap or ())], d_specs))
 
 
 def _describers(ds: Dataset, describe: DescribeArg

@@ -7,18 +7,20 @@ import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, cast, overload
 
 import numpy as np
 import pandas as pd
 
 from vsil._jsonable import dumps
+from vsil._output import save_files, written
 from vsil.audit.metrics import LeakageFigures
 
 if TYPE_CHECKING:
     from vsil.dataset import Dataset
 
 UnjudgedChoice = Literal["keep", "drop"]
+T = TypeVar("T")
 
 
 class UnjudgedRowsError(ValueError):
@@ -57,6 +59,24 @@ SAMPLE_COLUMNS = (
 )
 
 
+class Figure(Generic[T]):
+    """One of `LeakageFigures`' fields, read through an `AuditSummary`'s ``figures``."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> Figure[T]: ...
+    @overload
+    def __get__(self, obj: AuditSummary, owner: type) -> T: ...
+
+    def __get__(self, obj: AuditSummary | None, owner: type) -> Figure[T] | T:
+        if obj is None:
+            return self
+        value: T = getattr(obj.figures, self.name)
+        return value
+
+
 @dataclass
 class AuditSummary:
     """Dataset-level figures (paper §1.2) plus what a reader needs to trust them."""
@@ -76,87 +96,23 @@ class AuditSummary:
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
-    # the figures, read through: summary.r1, summary.leak_ratio ...
-    @property
-    def n(self) -> int:
-        """Samples (N, every row) (``figures.n``)."""
-        return self.figures.n
-
-    @property
-    def n_scored(self) -> int:
-        """Rows with both verdicts (``figures.n_scored``)."""
-        return self.figures.n_scored
-
-    @property
-    def n_errors(self) -> int:
-        """Rows without both verdicts (load errors, failures, refusals) (``figures.n_errors``)."""
-        return self.figures.n_errors
-
-    @property
-    def n_pair_unsafe(self) -> int:
-        """Rows with J(T, I) unsafe (``figures.n_pair_unsafe``)."""
-        return self.figures.n_pair_unsafe
-
-    @property
-    def n_text_unsafe(self) -> int:
-        """Rows with J(T) unsafe (``figures.n_text_unsafe``)."""
-        return self.figures.n_text_unsafe
-
-    @property
-    def n_leaky(self) -> int:
-        """Rows with both unsafe (``figures.n_leaky``)."""
-        return self.figures.n_leaky
-
-    @property
-    def r1(self) -> float:
-        """R1: J(T, I) unsafe rate (``figures.r1``)."""
-        return self.figures.r1
-
-    @property
-    def r1_ci(self) -> tuple[float, float]:
-        """R1's 95% interval (``figures.r1_ci``)."""
-        return self.figures.r1_ci
-
-    @property
-    def r2(self) -> float:
-        """R2: rate of rows with both unsafe (``figures.r2``)."""
-        return self.figures.r2
-
-    @property
-    def r2_ci(self) -> tuple[float, float]:
-        """R2's 95% interval (``figures.r2_ci``)."""
-        return self.figures.r2_ci
-
-    @property
-    def r1_minus_r2(self) -> float:
-        """R1 - R2: the harm that needs the image (``figures.r1_minus_r2``)."""
-        return self.figures.r1_minus_r2
-
-    @property
-    def r1_minus_r2_ci(self) -> tuple[float, float]:
-        """R1 - R2's 95% interval (``figures.r1_minus_r2_ci``)."""
-        return self.figures.r1_minus_r2_ci
-
-    @property
-    def leak_ratio(self) -> float:
-        """R2 / R1 (``figures.leak_ratio``)."""
-        return self.figures.leak_ratio
-
-    @property
-    def leak_ratio_ci(self) -> tuple[float, float]:
-        """The leak ratio's 95% interval (``figures.leak_ratio_ci``)."""
-        return self.figures.leak_ratio_ci
-
-    @property
-    def text_unsafe_rate(self) -> float:
-        """J(T) unsafe rate (``figures.text_unsafe_rate``)."""
-        return self.figures.text_unsafe_rate
-
-    @property
-    def text_unsafe_rate_ci(self) -> tuple[float, float]:
-        """Its 95% interval (``figures.text_unsafe_rate_ci``)."""
-        return self.figures.text_unsafe_rate_ci
-
+    # the figures, read through (summary.r1 is summary.figures.r1); see LeakageFigures
+    n: ClassVar[Figure[int]] = Figure()
+    n_scored: ClassVar[Figure[int]] = Figure()
+    n_errors: ClassVar[Figure[int]] = Figure()
+    n_pair_unsafe: ClassVar[Figure[int]] = Figure()
+    n_text_unsafe: ClassVar[Figure[int]] = Figure()
+    n_leaky: ClassVar[Figure[int]] = Figure()
+    r1: ClassVar[Figure[float]] = Figure()
+    r1_ci: ClassVar[Figure[tuple[float, float]]] = Figure()
+    r2: ClassVar[Figure[float]] = Figure()
+    r2_ci: ClassVar[Figure[tuple[float, float]]] = Figure()
+    r1_minus_r2: ClassVar[Figure[float]] = Figure()
+    r1_minus_r2_ci: ClassVar[Figure[tuple[float, float]]] = Figure()
+    leak_ratio: ClassVar[Figure[float]] = Figure()
+    leak_ratio_ci: ClassVar[Figure[tuple[float, float]]] = Figure()
+    text_unsafe_rate: ClassVar[Figure[float]] = Figure()
+    text_unsafe_rate_ci: ClassVar[Figure[tuple[float, float]]] = Figure()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -285,9 +241,7 @@ class AuditResult:
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """JSON of the summary, per-category figures, provenance and every sample row."""
         text = dumps(self.to_dict(), ensure_ascii=False, indent=1)
-        if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
-        return text
+        return written(text, path)
 
     @classmethod
     def from_json(cls, path_or_text: str | os.PathLike[str]) -> AuditResult:
@@ -322,20 +276,13 @@ class AuditResult:
         from vsil.report.html import render_html
 
         html = render_html(self)
-        if path is not None:
-            Path(path).write_text(html, encoding="utf-8")
-        return html
+        return written(html, path)
 
     def save(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
         """report.html, result.json and samples.parquet in ``out_dir``."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {"html": out / "report.html", "json": out / "result.json",
-                 "parquet": out / "samples.parquet"}
-        self.to_html(paths["html"])
-        self.to_json(paths["json"])
-        self.to_parquet(paths["parquet"])
-        return paths
+        return save_files(out_dir, {"html": ("report.html", self.to_html),
+                                    "json": ("result.json", self.to_json),
+                                    "parquet": ("samples.parquet", self.to_parquet)})
 
     def plot(self) -> Any:
         """R1 vs R2 bars, leakage-score histogram and per-category bars (a matplotlib Figure)."""

@@ -1,8 +1,9 @@
 """Running one detector over many inputs through the cache, under the one failure policy.
 
-Every engine runs its detectors through this module: the cache keys of each kind of input
-(`judge_key`, `overlap_key`, `describer_key`), `run_detector` (the cache meets the failure
-policy here) and the typed `run_judge` / `run_overlap` / `run_describer` on top of it.
+Every engine runs its detectors through this module: the cache keys of judge and overlap
+inputs (`judge_key`, `overlap_key`; describers': `vsil.audit.describe.describer_key`),
+`run_detector` (the cache meets the failure policy here), and `run_outputs` with the typed
+`run_judge` / `run_overlap` on top of it.
 """
 
 from __future__ import annotations
@@ -10,20 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from vsil.dataset import ImageRef
-from vsil.detectors import (
-    Describer,
-    Description,
-    Detector,
-    Judge,
-    JudgeInput,
-    Overlap,
-    OverlapInput,
-    OverlapScorer,
-    Verdict,
-)
+from vsil.detectors import Judge, JudgeInput, Overlap, OverlapInput, OverlapScorer, Verdict
 from vsil.runtime.batched import RunStats, run_cached
 from vsil.runtime.cache import Cache, content_key
 from vsil.runtime.failures import (
@@ -35,7 +25,15 @@ from vsil.runtime.failures import (
     reusable,
 )
 
+
+class Record(Protocol):
+    """A detector's output for one input (`Verdict`, `Overlap`, `Description`)."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
 T = TypeVar("T")
+Output = TypeVar("Output", bound=Record)
 
 
 @dataclass
@@ -65,11 +63,6 @@ def overlap_key(scorer: OverlapScorer, x: OverlapInput) -> str:
     uses_px = getattr(scorer, "uses_image_pixels", False)
     return content_key("overlap", x.text, x.image.sha256 if (uses_px and x.image) else None,
                        x.image_text)
-
-
-def describer_key(image: ImageRef) -> str:
-    """The cache key of one image to describe."""
-    return content_key(image.sha256)
 
 
 # --- running ------------------------------------------------------------------------------
@@ -115,49 +108,41 @@ def run_detector(ns: str, items: Sequence[T], key_of: Callable[[T], str],
     return [o if o is not None else fail("internal: no output", "environment") for o in outs]
 
 
-def _batch_size(detector: Detector, default: int) -> int:
+def _batch_size(detector: object, default: int) -> int:
     size = getattr(detector, "batch_size", None)
     return default if size is None else int(size)
+
+
+def run_outputs(ns: str, detector: object, items: Sequence[T], key_of: Callable[[T], str],
+                call: Callable[[list[T]], Sequence[Output]], failed: Callable[..., Output],
+                decode: Callable[[dict[str, Any]], Output], ctx: RunContext, *, desc: str,
+                batch_size: int) -> list[Output]:
+    """`run_detector` for detectors whose outputs are records (`Verdict`, `Overlap`,
+    `Description`): ``call`` returns records, ``failed(error=, failure=)`` builds a failed
+    one, ``decode`` reads one back from the cache."""
+    if not items:
+        return []
+    outs = run_detector(
+        ns, items, key_of, lambda xs: [o.to_json() for o in call(xs)],
+        lambda err, kind: failed(error=err, failure=kind).to_json(), ctx,
+        desc=desc, batch_size=_batch_size(detector, batch_size))
+    return [decode(o) for o in outs]
 
 
 def run_judge(judge: Judge, inputs: list[JudgeInput], ctx: RunContext, label: str
               ) -> list[Verdict]:
     """``judge``'s verdicts on ``inputs`` (``label``: ``J(T,I)`` or ``J(T)``, for progress)."""
-    if not inputs:
-        return []
-    outs = run_detector(
-        f"judge:{judge.fingerprint}", inputs, partial(judge_key, judge),
-        lambda xs: [v.to_json() for v in judge.judge(xs)],
-        lambda err, kind: Verdict.failed(err, kind).to_json(), ctx,
-        desc=f"{label} {judge.name}", batch_size=_batch_size(judge, 256))
-    return [Verdict.from_json(o) for o in outs]
+    return run_outputs(f"judge:{judge.fingerprint}", judge, inputs, partial(judge_key, judge),
+                       judge.judge, lambda error, failure: Verdict.failed(error, failure),
+                       Verdict.from_json, ctx, desc=f"{label} {judge.name}", batch_size=256)
 
 
 def run_overlap(scorer: OverlapScorer, inputs: list[OverlapInput], ctx: RunContext
                 ) -> list[Overlap]:
     """``scorer``'s overlap scores on ``inputs``."""
-    if not inputs:
-        return []
-    outs = run_detector(
-        f"overlap:{scorer.fingerprint}", inputs, partial(overlap_key, scorer),
-        lambda xs: [o.to_json() for o in scorer.score(xs)],
-        lambda err, kind: Overlap(score=None, error=err, failure=kind).to_json(), ctx,
-        desc=f"overlap {scorer.name}", batch_size=_batch_size(scorer, 256))
-    return [Overlap.from_json(o) for o in outs]
-
-
-def run_describer(describer: Describer, images: list[ImageRef], ctx: RunContext
-                  ) -> list[Description]:
-    """``describer``'s descriptions of ``images``."""
-    if not images:
-        return []
-    outs = run_detector(
-        f"describer:{describer.fingerprint}", images, describer_key,
-        lambda ims: [d.to_json() for d in describer.describe(ims)],
-        lambda err, kind: Description(text=None, source=describer.name, error=err,
-                                      failure=kind).to_json(), ctx,
-        desc=f"describe ({describer.name})", batch_size=_batch_size(describer, 16))
-    return [Description.from_json(o) for o in outs]
+    return run_outputs(f"overlap:{scorer.fingerprint}", scorer, inputs,
+                       partial(overlap_key, scorer), scorer.score, partial(Overlap, None),
+                       Overlap.from_json, ctx, desc=f"overlap {scorer.name}", batch_size=256)
 
 
 # --- usage of HTTP judges -------------------------------------------------------------------

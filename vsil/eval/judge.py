@@ -9,8 +9,6 @@ as a label.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -67,6 +65,7 @@ class ResponseJudge(LazyRuntime):
     """
 
     kind = "response_judge"
+    run_keys = ("schema_supported",)
 
     def __init__(self, model: str = "gpt-4o", *, base_url: str | None = None,
                  api_key: str | None = None, variant: Variant = "official",
@@ -107,14 +106,6 @@ class ResponseJudge(LazyRuntime):
             "schema_supported": self.schema_supported, "temperature": self.temperature,
             "max_tokens": self.max_tokens, "system_prompt": self.system_prompt,
         }
-
-    @property
-    def fingerprint(self) -> str:
-        info = self.info()
-        info.pop("schema_supported")
-        info.pop("host")
-        blob = json.dumps(info, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
 
     def body(self, item: JudgeItem, image_url: str | None, *, schema: bool) -> dict[str, Any]:
         """The request body for one answer."""

@@ -6,12 +6,20 @@ does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from vsil.runtime.endpoint import Endpoint
 
 if TYPE_CHECKING:
     from vsil.runtime.http import ChatRuntime
+
+
+def fingerprint_of(parts: dict[str, Any]) -> str:
+    """The first 16 hex digits of the sha256 of ``parts`` as sorted JSON."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 class LazyRuntime:
@@ -23,6 +31,20 @@ class LazyRuntime:
 
     endpoint: Endpoint
     _runtime: ChatRuntime | None
+    #: keys of ``info()`` that do not change the answers (besides ``host``: the same model
+    #: served elsewhere is the same model)
+    run_keys: ClassVar[tuple[str, ...]] = ()
+
+    def info(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def fingerprint(self) -> str:
+        """What the answers depend on: ``info()`` without the host and the ``run_keys``."""
+        info = self.info()
+        for key in ("host", *self.run_keys):
+            info.pop(key)
+        return fingerprint_of(info)
 
     @property
     def base_url(self) -> str:

@@ -9,15 +9,13 @@ prompt (Llama-3.2-Vision rejects a system message next to an image: vllm-project
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from vsil.dataset import ImageRef
 from vsil.eval.images import MAX_SIDE, image_data_url
-from vsil.eval.lazy_runtime import LazyRuntime
+from vsil.eval.lazy_runtime import LazyRuntime, fingerprint_of
 from vsil.runtime.endpoint import Endpoint
 
 if TYPE_CHECKING:
@@ -49,10 +47,6 @@ class ModelBackend(Protocol):
     def run(self, inputs: Sequence[ModelInput], on_result: OnResult) -> None: ...
 
 
-def _fp(parts: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 class OpenAIModel(LazyRuntime):
     """A model behind an OpenAI-compatible ``/chat/completions`` endpoint.
 
@@ -66,6 +60,8 @@ class OpenAIModel(LazyRuntime):
         concurrency, max_retries, timeout: passed to the shared `ChatRuntime`.
         extra_body: extra request fields (e.g. ``{"seed": 0}``), recorded.
     """
+
+    run_keys = ("concurrency",)
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  system_prompt: str | None = None, max_new_tokens: int = 128,
@@ -97,13 +93,6 @@ class OpenAIModel(LazyRuntime):
             "image_first": self.image_first, "max_image_side": self.max_image_side,
             "extra_body": self.extra_body, "concurrency": self.concurrency,
         }
-
-    @property
-    def fingerprint(self) -> str:
-        info = self.info()
-        info.pop("concurrency")
-        info.pop("host")  # the same model served elsewhere is the same model
-        return _fp(info)
 
     def body(self, inp: ModelInput, image_url: str | None) -> dict[str, Any]:
         """The request body for one input."""
@@ -209,7 +198,7 @@ class HFModel:
     def fingerprint(self) -> str:
         info = self.info()
         info.pop("model_class")
-        return _fp(info)
+        return fingerprint_of(info)
 
     def _load(self) -> tuple[Any, Any]:
         model, _, model_class, dtype, trc = self._spec

@@ -217,22 +217,22 @@ class RayEngine:
         return result
 
 
-def _spec(spec: DetectorSpec | None, label: str) -> DetectorSpec:
-    if spec is None:
-        raise ValueError(f"the Ray engine needs the plan's rebuild spec of the {label}")
+def _spec(spec: DetectorSpec, label: str) -> DetectorSpec:
     _shippable(spec, label)
     return spec
 
 
 def _roles(plan: AuditPlan) -> list[tuple[str, Role]]:
     """(pool, role) for every job, in the order the rows pass through them."""
-    pair = _spec(plan.pair_spec, "judge")
-    text = _spec(plan.text_spec, "text judge") if plan.text_spec is not None else None
-    overlaps = [_spec(s, "overlap scorer") for s in plan.overlap_specs]
+    if plan.specs is None:
+        raise ValueError("the Ray engine needs a plan from plan_audit (with rebuild specs)")
+    pair = _spec(plan.specs.pair, "judge")
+    text = _spec(plan.specs.text, "text judge") if plan.specs.text is not None else None
+    overlaps = [_spec(s, "overlap scorer") for s in plan.specs.overlaps]
     roles: list[tuple[str, Role]] = []
     if plan.describers:
         specs = tuple(_spec(s, "describer") if s is not None else None
-                      for s in plan.describer_specs)
+                      for s in plan.specs.describers)
         roles.append(("describe", Role("describe", describers=specs,
                                        describe_errors=tuple(e for _, e in plan.describers),
                                        force=plan.force_describe)))
