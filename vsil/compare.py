@@ -26,7 +26,9 @@ from vsil._output import save_files, written
 from vsil.audit.metrics import Z95
 
 if TYPE_CHECKING:
+    from vsil.audit.plan import CacheArg
     from vsil.audit.result import AuditResult
+    from vsil.detectors import Judge, OverlapScorer
 
 #: the headline figures: (column prefix, LeakageFigures attribute, label)
 FIGURES: tuple[tuple[str, str, str], ...] = (
@@ -167,11 +169,11 @@ class CompareResult:
 
 def compare(
     datasets: Sequence[Any],
-    judge: Any = "embedded",
-    overlap: Sequence[Any] | str | None = ("embedding", "lexical"),
+    judge: str | Judge = "embedded",
+    overlap: Sequence[str | OverlapScorer] | str | None = ("embedding", "lexical"),
     *,
-    cache: Any = True,
-    text_judge: Any = None,
+    cache: CacheArg = True,
+    text_judge: str | Judge | None = None,
     quiet: bool = True,
     **audit_kwargs: Any,
 ) -> CompareResult:
