@@ -22,7 +22,15 @@ from vsil.audit.describe import Usable, describe_rows
 from vsil.audit.plan import DetectorSpec
 from vsil.audit.runner import RunContext, run_judge, run_overlap, usage_counters
 from vsil.dataset import ImageRef
-from vsil.detectors import Detector, Judge, JudgeInput, OverlapInput, OverlapScorer, warm_up
+from vsil.detectors import (
+    Describer,
+    Detector,
+    Judge,
+    JudgeInput,
+    OverlapInput,
+    OverlapScorer,
+    warm_up,
+)
 from vsil.runtime.batched import RunStats
 from vsil.runtime.cache import open_cache
 from vsil.runtime.failures import describe_exception
@@ -104,8 +112,20 @@ class Worker:
                     f"warmup of {getattr(det, 'name', type(det).__name__)} failed on "
                     f"{self.worker}: {describe_exception(e)}")
 
-    def _detector(self, spec: DetectorSpec | None) -> Any:
-        return None if spec is None else self.built[id(spec)]
+    def _judge(self, spec: DetectorSpec | None) -> Judge:
+        det = self.built[id(spec)]
+        assert isinstance(det, Judge)  # built by `create`, which checked the protocol
+        return det
+
+    def _scorer(self, spec: DetectorSpec | None) -> OverlapScorer:
+        det = self.built[id(spec)]
+        assert isinstance(det, OverlapScorer)
+        return det
+
+    def _describer(self, spec: DetectorSpec | None) -> Describer | None:
+        det = None if spec is None else self.built[id(spec)]
+        assert det is None or isinstance(det, Describer)
+        return det
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         started = time.time()
@@ -116,8 +136,9 @@ class Worker:
         for r in self.roles:
             ctx = RunContext(self.store, False, self.retry_errors)
             if r.role == "describe":
-                usable: list[Usable] = [(self._detector(d), e) for d, e in
-                                        zip(r.describers, r.describe_errors, strict=True)]
+                usable: list[Usable] = [
+                    (self._describer(d), e)
+                    for d, e in zip(r.describers, r.describe_errors, strict=True)]
                 image_text, source, extra = describe_rows(images, image_text, usable, r.force,
                                                           ctx)
                 out["image_text"] = image_text
@@ -125,7 +146,7 @@ class Worker:
                 out["_describe"] = [dumps(x) for x in extra]
                 col = "describe"
             elif r.role in ("pair", "text"):
-                judge: Judge = self._detector(r.spec)
+                judge = self._judge(r.spec)
                 ins = ([JudgeInput(t, im, it) for t, im, it in zip(texts, images, image_text,
                                                                   strict=True)]
                        if r.role == "pair" else [JudgeInput(t) for t in texts])
@@ -138,7 +159,7 @@ class Worker:
                 out[f"_{r.role}"] = [dumps(v.to_json()) for v in vs]
                 col = r.role
             else:
-                scorer: OverlapScorer = self._detector(r.spec)
+                scorer = self._scorer(r.spec)
                 oins = [OverlapInput(t, im, it) for t, im, it in zip(texts, images, image_text,
                                                                     strict=True)]
                 ovs = run_overlap(scorer, oins, ctx)
