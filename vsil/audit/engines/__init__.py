@@ -8,11 +8,14 @@ actor pools (docs/scale.md).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from vsil.audit.outputs import AuditOutputs
 from vsil.audit.plan import AuditPlan
 from vsil.dataset import Dataset
+
+if TYPE_CHECKING:
+    from vsil.audit.engines.ray import RayOptions
 
 
 @runtime_checkable
@@ -26,7 +29,8 @@ class Engine(Protocol):
         ...
 
 
-def get_engine(engine: str | Engine, ray_options: Mapping[str, Any] | Any = None) -> Engine:
+def get_engine(engine: str | Engine,
+               ray_options: RayOptions | Mapping[str, Any] | None = None) -> Engine:
     """An engine by name (``"local"``, ``"ray"``), or ``engine`` itself when it is one.
 
     ``ray_options`` (a `RayOptions` or a dict of its fields) only apply to ``"ray"``.
