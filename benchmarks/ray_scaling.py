@@ -70,7 +70,7 @@ RAY = DATA + textwrap.dedent("""
     import json, sys, tempfile, time
     import pyarrow.parquet as pq
     import ray
-    from vsil.audit.ray_engine import RayOptions, audit_ray
+    from vsil.audit.engines.ray import RayOptions, audit_ray
     n, copies, workers, batch = (int(a) for a in sys.argv[1:5])
     ds = bench_data(n, copies)
     t0 = time.perf_counter()

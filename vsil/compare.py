@@ -22,10 +22,13 @@ import numpy as np
 import pandas as pd
 
 from vsil._jsonable import dumps
+from vsil._output import save_files, written
 from vsil.audit.metrics import Z95
 
 if TYPE_CHECKING:
+    from vsil.audit.plan import CacheArg
     from vsil.audit.result import AuditResult
+    from vsil.detectors import Judge, OverlapScorer
 
 #: the headline figures: (column prefix, LeakageFigures attribute, label)
 FIGURES: tuple[tuple[str, str, str], ...] = (
@@ -69,9 +72,7 @@ class CompareResult:
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """The table, each dataset's summary and provenance, as JSON."""
         text = dumps(self.to_dict(), ensure_ascii=False, indent=1)
-        if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
-        return text
+        return written(text, path)
 
     def to_markdown(self) -> str:
         """A Markdown table (percentages, 95% intervals in brackets) for papers and READMEs."""
@@ -159,21 +160,16 @@ class CompareResult:
         png = base64.b64encode(self.plot_png()).decode("ascii")
         html = env.from_string(_HTML).render(judge=self.judge, heads=heads, rows=rows,
                                              png=png, prov=prov)
-        if path is not None:
-            Path(path).write_text(html, encoding="utf-8")
-        return html
+        return written(html, path)
 
     def save(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
         """compare.html, compare.md, compare.json and compare.png in ``out_dir``."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {"html": out / "compare.html", "md": out / "compare.md",
-                 "json": out / "compare.json", "png": out / "compare.png"}
-        self.to_html(paths["html"])
-        paths["md"].write_text(self.to_markdown(), encoding="utf-8")
-        self.to_json(paths["json"])
-        paths["png"].write_bytes(self.plot_png())
-        return paths
+        return save_files(out_dir, {
+            "html": ("compare.html", self.to_html),
+            "md": ("compare.md", lambda p: written(self.to_markdown(), p)),
+            "json": ("compare.json", self.to_json),
+            "png": ("compare.png", lambda p: p.write_bytes(self.plot_png())),
+        })
 
     def _repr_html_(self) -> str:
         return self.to_html()
@@ -184,11 +180,11 @@ class CompareResult:
 
 def compare(
     datasets: Sequence[Any],
-    judge: Any = "embedded",
-    overlap: Sequence[Any] | str | None = ("embedding", "lexical"),
+    judge: str | Judge = "embedded",
+    overlap: Sequence[str | OverlapScorer] | str | None = ("embedding", "lexical"),
     *,
-    cache: Any = True,
-    text_judge: Any = None,
+    cache: CacheArg = True,
+    text_judge: str | Judge | None = None,
     quiet: bool = True,
     **audit_kwargs: Any,
 ) -> CompareResult:
@@ -306,20 +302,21 @@ def _isnan(x: Any) -> bool:
 
 
 def _pct_ci(v: Any, lo: Any, hi: Any) -> str:
-    if _isnan(v):
-        return "n/a"
-    s = f"{100 * float(v):.2f}"
-    if not (_isnan(lo) or _isnan(hi)):
-        s += f" [{100 * float(lo):.1f}, {100 * float(hi):.1f}]"
-    return s
+    """``12.34 [10.1, 14.6]``: a rate and its interval, in percent."""
+    return _with_ci(v, lo, hi, scale=100, digits=2, ci_digits=1)
 
 
 def _num_ci(v: Any, lo: Any, hi: Any) -> str:
+    """``0.123 [0.101, 0.146]``: a score and its interval."""
+    return _with_ci(v, lo, hi, scale=1, digits=3, ci_digits=3)
+
+
+def _with_ci(v: Any, lo: Any, hi: Any, *, scale: float, digits: int, ci_digits: int) -> str:
     if _isnan(v):
         return "n/a"
-    s = f"{float(v):.3f}"
+    s = f"{scale * float(v):.{digits}f}"
     if not (_isnan(lo) or _isnan(hi)):
-        s += f" [{float(lo):.3f}, {float(hi):.3f}]"
+        s += f" [{scale * float(lo):.{ci_digits}f}, {scale * float(hi):.{ci_digits}f}]"
     return s
 
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from vsil.audit.ray_engine import batch_sizes
+from vsil.audit.engines.ray import batch_sizes
 
 
 @pytest.mark.parametrize(("n", "batch", "actors"), [

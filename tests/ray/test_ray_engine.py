@@ -23,7 +23,7 @@ from PIL import Image
 from rule_judge_impl import RuleJudge
 
 import vsil
-from vsil.audit.audit import _sample_frame
+from vsil.audit.assemble import sample_frame
 from vsil.audit.metrics import figures
 from vsil.dataset import Dataset, ImageRef
 from vsil.detectors import Description, JudgeInput, Verdict
@@ -31,7 +31,8 @@ from vsil.runtime.failures import DetectorUnavailable
 
 ray = pytest.importorskip("ray")
 
-from vsil.audit.ray_engine import RayOptions, RayOutputs, audit_ray, from_ray  # noqa: E402
+from vsil.audit.engines.ray import RayOptions, audit_ray, from_ray  # noqa: E402
+from vsil.audit.outputs import AuditOutputs  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -72,10 +73,8 @@ def ray_cluster() -> Iterator[None]:
     ray.shutdown()
 
 
-def _frame(ds: Dataset, out: RayOutputs) -> pd.DataFrame:
-    d = out.described
-    return _sample_frame(ds, out.rows, d.image_text, d.source, d.extra, out.pair, out.text,
-                         out.overlaps)
+def _frame(ds: Dataset, out: AuditOutputs) -> pd.DataFrame:
+    return sample_frame(ds, out)
 
 
 def _assert_same(ray_df: pd.DataFrame, local_df: pd.DataFrame) -> None:

@@ -9,28 +9,42 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from vsil.audit.runner import run_detector
-from vsil.dataset import Dataset, ImageRef
-from vsil.detectors import Description, create
+from vsil.audit.runner import RunContext, run_outputs
+from vsil.dataset import ImageRef
+from vsil.detectors import Describer, Description
 from vsil.runtime.batched import RunStats
-from vsil.runtime.cache import Cache, content_key
-from vsil.runtime.failures import FailureKind
+from vsil.runtime.cache import content_key
 
 DEFAULT_DESCRIBERS: tuple[str, ...] = ("ocr",)
+
+#: what ``describe=`` accepts
+DescribeArg = bool | str | Sequence["str | Describer"] | None
+
+#: a describer, or (None, why it is unavailable) for a default describer whose extra is missing
+Usable = tuple[Describer | None, str | None]
 
 
 @dataclass
 class Described:
+    """Every sample's image text, where it came from, and per-sample describe notes."""
+
     image_text: list[str | None]
     source: list[str | None]
     extra: list[dict[str, Any]]
-    detectors: list[Any] = field(default_factory=list)
+    detectors: list[Describer] = field(default_factory=list)
     stats: list[RunStats] = field(default_factory=list)
 
+    @classmethod
+    def from_dataset(cls, texts: Sequence[str | None]) -> Described:
+        """The dataset's own image texts, before any describer ran."""
+        return cls(list(texts), ["dataset" if t else None for t in texts],
+                   [{} for _ in texts])
 
-def _resolve(describe: bool | str | Sequence[Any] | None) -> tuple[list[Any], bool]:
+
+def describer_specs(describe: DescribeArg) -> tuple[list[str | Describer], bool]:
     """(describer specs, force) from the user's ``describe`` argument."""
     if describe is None or describe is False:
         return [], False
@@ -43,78 +57,53 @@ def _resolve(describe: bool | str | Sequence[Any] | None) -> tuple[list[Any], bo
     return list(describe), True
 
 
-def describe_images(ds: Dataset, describe: bool | str | Sequence[Any] | None, cache: Cache,
-                    *, show_progress: bool | None = None, retry_errors: bool = False
-                    ) -> Described:
-    """Fill ``image_text`` for the samples ``describe`` selects (see the module docstring)."""
-    specs, force = _resolve(describe)
-    images = [s.image if s.load_error is None else None for s in ds]
-    texts = [s.image_text for s in ds]
-    dets: list[tuple[Any, str | None]] = []
-    if specs and any(im is not None and (force or not t) for im, t in zip(images, texts,
-                                                                         strict=True)):
-        dets = [_create(spec, describe) for spec in specs]
-    stats: list[RunStats] = []
-    texts, sources, extra = describe_rows(images, texts, dets, force, cache, stats,
-                                          show_progress=show_progress,
-                                          retry_errors=retry_errors)
-    return Described(texts, sources, extra, detectors=[d for d, _ in dets if d is not None],
-                     stats=stats)
+def needs_describing(image: ImageRef | None, text: str | None, force: bool) -> bool:
+    """Whether a describer runs on this row."""
+    return image is not None and (force or not text)
 
 
-def _create(spec: Any, describe: Any) -> tuple[Any, str | None]:
-    """(describer, None), or (None, why) when a default describer's extra is missing."""
-    try:
-        return create("describer", spec), None
-    except (ImportError, ValueError) as e:
-        if describe == "auto":
-            # the default describers are optional extras; without them, say so per sample
-            return None, f"no describer available: {e}"
-        raise
+def describer_key(image: ImageRef) -> str:
+    """The cache key of one image to describe (never change it: tests/audit pin it)."""
+    return content_key(image.sha256)
+
+
+def run_describer(describer: Describer, images: list[ImageRef], ctx: RunContext
+                  ) -> list[Description]:
+    """``describer``'s descriptions of ``images``, through the cache."""
+    return run_outputs(f"describer:{describer.fingerprint}", describer, images, describer_key,
+                       describer.describe, partial(Description, None, describer.name),
+                       Description.from_json, ctx, desc=f"describe ({describer.name})",
+                       batch_size=16)
 
 
 def describe_rows(images: list[ImageRef | None], texts: list[str | None],
-                  dets: list[tuple[Any, str | None]], force: bool, cache: Cache,
-                  stats: list[RunStats], *, show_progress: bool | None = False,
-                  retry_errors: bool = False,
+                  describers: Sequence[Usable], force: bool, ctx: RunContext
                   ) -> tuple[list[str | None], list[str | None], list[dict[str, Any]]]:
     """Image texts, their sources and per-row extras for one list of rows.
 
-    ``dets`` are (describer, None) or (None, reason it is unavailable); each describer's
-    outputs go through the cache, keyed by the image's sha256. Shared by the local and the
-    Ray engine.
+    ``describers`` are (describer, None) or (None, reason it is unavailable); each
+    describer's outputs go through the cache, keyed by the image's sha256. Shared by every
+    engine.
     """
-    texts = list(texts)
-    sources: list[str | None] = ["dataset" if t else None for t in texts]
-    extra: list[dict[str, Any]] = [{} for _ in texts]
-    targets = [i for i, im in enumerate(images) if im is not None and (force or not texts[i])]
+    d = Described.from_dataset(texts)
+    texts, sources, extra = d.image_text, d.source, d.extra
+    targets = [i for i, im in enumerate(images) if needs_describing(im, texts[i], force)]
     if not targets:
         return texts, sources, extra
-    for det, err in dets:
+    for det, err in describers:
         if det is None:
             for i in targets:
                 if not texts[i]:
                     extra[i]["describe_error"] = err
             continue
-        def fail(err: str, kind: FailureKind, det: Any = det) -> dict[str, Any]:
-            return Description(text=None, source=det.name, error=err, failure=kind).to_json()
-
-        def call(ims: list[Any], det: Any = det) -> list[dict[str, Any]]:
-            return [d.to_json() for d in det.describe(ims)]
-
-        outs = run_detector(
-            f"describer:{det.fingerprint}", [images[i] for i in targets],
-            lambda im: content_key(im.sha256), call, fail, cache, stats,
-            desc=f"describe ({det.name})", batch_size=getattr(det, "batch_size", 16),
-            show_progress=show_progress, retry_errors=retry_errors)
-        for i, o in zip(targets, outs, strict=True):
-            d = Description.from_json(o)
-            extra[i].setdefault("descriptions", []).append(d.to_json())
-            if d.text:
+        outs = run_describer(det, [im for i in targets if (im := images[i]) is not None], ctx)
+        for i, desc in zip(targets, outs, strict=True):
+            extra[i].setdefault("descriptions", []).append(desc.to_json())
+            if desc.text:
                 if force and texts[i]:
-                    texts[i] = f"{texts[i]}\n{d.text}"
+                    texts[i] = f"{texts[i]}\n{desc.text}"
                 else:
-                    texts[i] = texts[i] or d.text
-                same = sources[i] in (None, d.source)
-                sources[i] = d.source if same else f"{sources[i]}+{d.source}"
+                    texts[i] = texts[i] or desc.text
+                same = sources[i] in (None, desc.source)
+                sources[i] = desc.source if same else f"{sources[i]}+{desc.source}"
     return texts, sources, extra

@@ -7,12 +7,13 @@ from typing import Any
 
 from vsil.audit.audit import audit
 from vsil.audit.result import UnjudgedChoice
+from vsil.detectors import Judge, OverlapScorer
 
 
 def filter(
     data: Any,
-    judge: Any = "embedded",
-    overlap: Sequence[Any] | str | None = ("embedding", "lexical"),
+    judge: str | Judge = "embedded",
+    overlap: Sequence[str | OverlapScorer] | str | None = ("embedding", "lexical"),
     *,
     threshold: float | None = None,
     unjudged: UnjudgedChoice | None = None,

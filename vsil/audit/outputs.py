@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from vsil.audit.describe import Described
-from vsil.detectors import Overlap, Verdict
+from vsil.detectors import Judge, Overlap, OverlapScorer, Verdict
 from vsil.runtime.batched import RunStats
 
 
 @dataclass
 class AuditOutputs:
-    """What the engines hand to the assembly of `AuditResult`.
+    """What an engine hands to the assembly of `AuditResult`.
 
     ``rows`` are the positions in the dataset of the samples that were judged (no load
     error); ``pair``, ``text`` and each list in ``overlaps`` are aligned with ``rows``.
-    ``pair_judge``, ``text_judge`` and ``scorers`` are driver-side instances, for provenance.
+    ``pair_judge``, ``text_judge`` and ``scorers`` are the plan's driver-side instances.
     ``judge_usage``: the HTTP judges' counters (requests, retries, tokens, cost).
     ``span_s`` and ``parquet_dir`` are set by the Ray engine.
     ``warnings``: what went wrong without failing a sample (e.g. a detector whose warmup
@@ -29,10 +28,10 @@ class AuditOutputs:
     text: list[Verdict]
     overlaps: dict[str, list[Overlap]]
     stats: list[RunStats]
-    pair_judge: Any
-    text_judge: Any
-    scorers: list[Any]
+    pair_judge: Judge
+    text_judge: Judge
+    scorers: list[OverlapScorer]
     parquet_dir: str | None = None
     span_s: float = 0.0
-    judge_usage: dict[str, Any] = field(default_factory=dict)
+    judge_usage: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)

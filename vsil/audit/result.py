@@ -7,18 +7,20 @@ import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, cast, overload
 
 import numpy as np
 import pandas as pd
 
 from vsil._jsonable import dumps
+from vsil._output import save_files, written
 from vsil.audit.metrics import LeakageFigures
 
 if TYPE_CHECKING:
     from vsil.dataset import Dataset
 
 UnjudgedChoice = Literal["keep", "drop"]
+T = TypeVar("T")
 
 
 class UnjudgedRowsError(ValueError):
@@ -57,6 +59,24 @@ SAMPLE_COLUMNS = (
 )
 
 
+class Figure(Generic[T]):
+    """One of `LeakageFigures`' fields, read through an `AuditSummary`'s ``figures``."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> Figure[T]: ...
+    @overload
+    def __get__(self, obj: AuditSummary, owner: type) -> T: ...
+
+    def __get__(self, obj: AuditSummary | None, owner: type) -> Figure[T] | T:
+        if obj is None:
+            return self
+        value: T = getattr(obj.figures, self.name)
+        return value
+
+
 @dataclass
 class AuditSummary:
     """Dataset-level figures (paper §1.2) plus what a reader needs to trust them."""
@@ -76,12 +96,23 @@ class AuditSummary:
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
-    def __getattr__(self, name: str) -> Any:
-        # summary.r1, summary.leak_ratio ... read through to the figures
-        figs = self.__dict__.get("figures")
-        if figs is not None and hasattr(figs, name):
-            return getattr(figs, name)
-        raise AttributeError(name)
+    # the figures, read through (summary.r1 is summary.figures.r1); see LeakageFigures
+    n: ClassVar[Figure[int]] = Figure()
+    n_scored: ClassVar[Figure[int]] = Figure()
+    n_errors: ClassVar[Figure[int]] = Figure()
+    n_pair_unsafe: ClassVar[Figure[int]] = Figure()
+    n_text_unsafe: ClassVar[Figure[int]] = Figure()
+    n_leaky: ClassVar[Figure[int]] = Figure()
+    r1: ClassVar[Figure[float]] = Figure()
+    r1_ci: ClassVar[Figure[tuple[float, float]]] = Figure()
+    r2: ClassVar[Figure[float]] = Figure()
+    r2_ci: ClassVar[Figure[tuple[float, float]]] = Figure()
+    r1_minus_r2: ClassVar[Figure[float]] = Figure()
+    r1_minus_r2_ci: ClassVar[Figure[tuple[float, float]]] = Figure()
+    leak_ratio: ClassVar[Figure[float]] = Figure()
+    leak_ratio_ci: ClassVar[Figure[tuple[float, float]]] = Figure()
+    text_unsafe_rate: ClassVar[Figure[float]] = Figure()
+    text_unsafe_rate_ci: ClassVar[Figure[tuple[float, float]]] = Figure()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -210,9 +241,7 @@ class AuditResult:
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """JSON of the summary, per-category figures, provenance and every sample row."""
         text = dumps(self.to_dict(), ensure_ascii=False, indent=1)
-        if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
-        return text
+        return written(text, path)
 
     @classmethod
     def from_json(cls, path_or_text: str | os.PathLike[str]) -> AuditResult:
@@ -257,21 +286,15 @@ class AuditResult:
         from vsil.report.html import render_html
 
         html = render_html(self, images=images, image_root=image_root)
-        if path is not None:
-            Path(path).write_text(html, encoding="utf-8")
-        return html
+        return written(html, path)
 
     def save(self, out_dir: str | os.PathLike[str], *, images: bool = True) -> dict[str, Path]:
         """report.html, result.json and samples.parquet in ``out_dir`` (``images=False``:
         no thumbnails in the report)."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {"html": out / "report.html", "json": out / "result.json",
-                 "parquet": out / "samples.parquet"}
-        self.to_html(paths["html"], images=images)
-        self.to_json(paths["json"])
-        self.to_parquet(paths["parquet"])
-        return paths
+        return save_files(out_dir, {
+            "html": ("report.html", lambda p: self.to_html(p, images=images)),
+            "json": ("result.json", self.to_json),
+            "parquet": ("samples.parquet", self.to_parquet)})
 
     def plot(self) -> Any:
         """R1 vs R2 bars, leakage-score histogram and per-category bars (a matplotlib Figure)."""

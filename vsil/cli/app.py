@@ -8,16 +8,15 @@ failing; what finished is cached, so a re-run resumes), 130 interrupted.
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 
-from vsil._jsonable import dumps
+from vsil.cli.errors import EXIT_BAD_INPUT, friendly_errors
+from vsil.cli.options import AuditArgs, DataArg, audit_options, check_rows_suffix, write_rows
 
 app = typer.Typer(
     name="vsil",
@@ -27,133 +26,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-F = TypeVar("F", bound=Callable[..., Any])
-EXIT_BAD_INPUT = 2
-EXIT_MISSING_DEP = 3
-EXIT_UNAVAILABLE = 4
-
-
-def friendly_errors(fn: F) -> F:
-    """Turn vsil's expected errors into one line on stderr and a non-zero exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from vsil.dataset import DataError
-        from vsil.runtime.failures import Unavailable
-
-        try:
-            return fn(*args, **kwargs)
-        except Unavailable as e:
-            typer.echo(f"error: {_one_line(e)}", err=True)
-            raise typer.Exit(EXIT_UNAVAILABLE) from None
-        except DataError as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(EXIT_BAD_INPUT) from None
-        except ImportError as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(EXIT_MISSING_DEP) from None
-        except (ValueError, TypeError, FileNotFoundError, KeyError) as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(EXIT_BAD_INPUT) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split())
-
-
-def _load_kwargs(image_root: Path | None, root: Path | None, variant: str | None,
-                 on_error: str | None, text: str | None, image: str | None,
-                 image_text: str | None) -> dict[str, Any]:
-    kw: dict[str, Any] = {}
-    for k, v in (("image_root", image_root), ("root", root), ("variant", variant),
-                 ("on_error", on_error), ("text", text), ("image", image),
-                 ("image_text", image_text)):
-        if v is not None:
-            kw[k] = str(v) if isinstance(v, Path) else v
-    return kw
-
-
-def _overlaps(overlap: str) -> list[str]:
-    return [o.strip() for o in overlap.split(",") if o.strip() and o.strip() != "none"]
-
-
-def _describe(describe: str) -> Any:
-    return {"auto": "auto", "off": False, "none": False, "on": True}.get(
-        describe, [d.strip() for d in describe.split(",") if d.strip()])
-
-
-def _cache(no_cache: bool, cache: Path | None) -> Any:
-    return False if no_cache else (str(cache) if cache else True)
-
-
-DataArg = typer.Argument(..., help="A file (JSON/JSONL/CSV/Parquet), an imagefolder directory, "
-                         "or a dataset name (see `vsil datasets`).")
-ImageRootOpt = typer.Option(None, "--image-root", help="Directory image paths are relative to.")
-RootOpt = typer.Option(None, "--root", help="Local root of a named dataset.")
-VariantOpt = typer.Option(None, "--variant", help="Text variant of a named dataset.")
-OnErrorOpt = typer.Option(None, "--on-error", help="raise | skip | keep (bad input rows).")
-TextOpt = typer.Option(None, "--text", help="Column holding the query text.")
-ImageOpt = typer.Option(None, "--image", help="Column holding the image path.")
-ImageTextOpt = typer.Option(None, "--image-text", help="Column holding the image description.")
-JudgeOpt = typer.Option("embedded", "--judge", "-j",
-                        help="Judge: embedded | llamaguard3-vision | llamaguard3-8b | "
-                        "openai:MODEL | llamaguard3:PATH (see `vsil detectors`).")
-TextJudgeOpt = typer.Option(None, "--text-judge", help="A different judge for J(T).")
-BaseUrlOpt = typer.Option(None, "--base-url",
-                          help="Base URL of an OpenAI-compatible judge (else OPENAI_BASE_URL; "
-                          "the key is read from OPENAI_API_KEY).")
-PresetOpt = typer.Option(None, "--judge-preset",
-                         help="Prompt preset of an OpenAI-compatible judge: paper-gpt4o | "
-                         "llamaguard.")
-ConcurrencyOpt = typer.Option(None, "--judge-concurrency",
-                              help="Requests in flight for an HTTP judge (default 16).")
-RetriesOpt = typer.Option(None, "--judge-max-retries", min=0,
-                          help="Retries per request for an HTTP judge (default 5).")
-OverlapOpt = typer.Option("embedding,lexical", "--overlap",
-                          help="Comma-separated overlap scorers, or 'none'.")
-DescribeOpt = typer.Option("auto", "--describe",
-                           help="auto | off | on | comma-separated describer names.")
-NoCacheOpt = typer.Option(False, "--no-cache", help="Do not read or write the disk cache.")
-CacheOpt = typer.Option(None, "--cache", help="Cache file or directory (default ~/.cache/vsil).")
-RetryErrorsOpt = typer.Option(
-    False, "--retry-errors",
-    help="Ask again for the failures kept in the cache (input, parse and refusal failures; "
-         "transient and environment failures are never cached).")
-
-
-def _judge_kwargs(base_url: str | None, preset: str | None = None,
-                  concurrency: int | None = None, max_retries: int | None = None
-                  ) -> dict[str, Any]:
-    opts = {k: v for k, v in (("base_url", base_url), ("preset", preset),
-                              ("concurrency", concurrency), ("max_retries", max_retries))
-            if v is not None}
-    return {"judge_options": opts} if opts else {}
-
 
 @app.command()
 @friendly_errors
+@audit_options
 def audit(
     data: str = DataArg,
     out: Path = typer.Option(Path("vsil-out"), "--out", "-o", help="Output directory."),
-    judge: str = JudgeOpt,
-    text_judge: str | None = TextJudgeOpt,
-    base_url: str | None = BaseUrlOpt,
-    judge_preset: str | None = PresetOpt,
-    judge_concurrency: int | None = ConcurrencyOpt,
-    judge_max_retries: int | None = RetriesOpt,
-    overlap: str = OverlapOpt,
-    describe: str = DescribeOpt,
-    image_root: Path | None = ImageRootOpt,
-    root: Path | None = RootOpt,
-    variant: str | None = VariantOpt,
-    on_error: str | None = OnErrorOpt,
-    text: str | None = TextOpt,
-    image: str | None = ImageOpt,
-    image_text: str | None = ImageTextOpt,
-    no_cache: bool = NoCacheOpt,
-    cache: Path | None = CacheOpt,
+    *,
+    args: AuditArgs,
     engine: str = typer.Option("local", "--engine", help="local | ray (Ray Data actor pools)."),
     address: str | None = typer.Option(None, "--address",
                                        help="Ray cluster address (e.g. auto) for --engine ray."),
@@ -163,7 +44,6 @@ def audit(
     batch_size: int | None = typer.Option(None, "--batch-size", min=1,
                                           help="Rows per Ray batch (default 512) for "
                                                "--engine ray."),
-    retry_errors: bool = RetryErrorsOpt,
     no_images: bool = typer.Option(False, "--no-images",
                                    help="No image thumbnails in report.html."),
 ) -> None:
@@ -181,12 +61,7 @@ def audit(
         ray_kw["ray_options"] = {k: v for k, v in {
             "address": address, "concurrency": workers, "batch_size": batch_size,
         }.items() if v is not None}
-    result = run_audit(
-        data, judge=judge, overlap=_overlaps(overlap), text_judge=text_judge, **ray_kw,
-        describe=_describe(describe), cache=_cache(no_cache, cache), retry_errors=retry_errors,
-        **_judge_kwargs(base_url, judge_preset, judge_concurrency, judge_max_retries),
-        **_load_kwargs(image_root, root, variant, on_error, text, image, image_text),
-    )
+    result = run_audit(data, **ray_kw, **args.audit_kwargs())
     paths = result.save(out, images=not no_images)
     f = result.summary.figures
     typer.echo(result.summary.table().to_string(index=False))
@@ -199,73 +74,30 @@ def audit(
                    err=True)
 
 
-
-
-def _write_rows(rows: list[dict[str, Any]], path: Path) -> None:
-    import pandas as pd
-
-    suffix = path.suffix.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".jsonl":
-        with path.open("w", encoding="utf-8") as fh:
-            for r in rows:
-                fh.write(dumps(r, ensure_ascii=False) + "\n")
-    elif suffix == ".json":
-        path.write_text(dumps(rows, ensure_ascii=False, indent=1),
-                        encoding="utf-8")
-    elif suffix == ".csv":
-        pd.DataFrame(rows).to_csv(path, index=False)
-    elif suffix in (".parquet", ".pq"):
-        pd.DataFrame(rows).to_parquet(path, index=False)
-    else:
-        raise ValueError(f"--out must end in .jsonl, .json, .csv or .parquet, not {suffix!r}")
-
-
 @app.command("filter")
 @friendly_errors
+@audit_options
 def filter_cmd(
     data: str = DataArg,
     out: Path = typer.Option(..., "--out", "-o", help="Output file: .jsonl/.json/.csv/.parquet"),
     threshold: float | None = typer.Option(
         None, "--threshold",
         help="Drop rows with leakage_score >= this (default: the leaky flag)."),
-    judge: str = JudgeOpt,
-    text_judge: str | None = TextJudgeOpt,
-    base_url: str | None = BaseUrlOpt,
-    judge_preset: str | None = PresetOpt,
-    judge_concurrency: int | None = ConcurrencyOpt,
-    judge_max_retries: int | None = RetriesOpt,
-    overlap: str = OverlapOpt,
-    describe: str = DescribeOpt,
-    image_root: Path | None = ImageRootOpt,
-    root: Path | None = RootOpt,
-    variant: str | None = VariantOpt,
-    on_error: str | None = OnErrorOpt,
-    text: str | None = TextOpt,
-    image: str | None = ImageOpt,
-    image_text: str | None = ImageTextOpt,
-    no_cache: bool = NoCacheOpt,
-    cache: Path | None = CacheOpt,
+    *,
+    args: AuditArgs,
     unjudged: str | None = typer.Option(
         None, "--unjudged",
         help="keep | drop: what happens to rows that could not be judged (load errors, "
              "judge failures or refusals, rows skipped at load). Required when there are any."),
-    retry_errors: bool = RetryErrorsOpt,
 ) -> None:
     """Write DATA's rows without the leaky ones to --out (original columns kept)."""
     from vsil.audit import audit as run_audit
     from vsil.audit.result import check_unjudged
 
-    if out.suffix.lower() not in (".jsonl", ".json", ".csv", ".parquet", ".pq"):
-        raise ValueError(f"--out must end in .jsonl, .json, .csv or .parquet: {out}")
+    check_rows_suffix(out)
     if unjudged is not None and unjudged not in ("keep", "drop"):
         raise ValueError(f"--unjudged must be keep or drop, not {unjudged!r}")
-    result = run_audit(
-        data, judge=judge, overlap=_overlaps(overlap), text_judge=text_judge,
-        describe=_describe(describe), cache=_cache(no_cache, cache), retry_errors=retry_errors,
-        **_judge_kwargs(base_url, judge_preset, judge_concurrency, judge_max_retries),
-        **_load_kwargs(image_root, root, variant, on_error, text, image, image_text),
-    )
+    result = run_audit(data, **args.audit_kwargs())
     assert result.dataset is not None
     counts = result.filter_counts(threshold)
     how = "leakage_score >= {threshold}" if threshold is not None else "leaky"
@@ -284,7 +116,7 @@ def filter_cmd(
     if choice == "drop":
         keep &= ~result.unjudged_mask(threshold)
     kept = result.dataset.rows(list(keep), include_skipped=choice == "keep")
-    _write_rows(kept, out)
+    write_rows(kept, out)
     fate = f"; unjudged rows {'kept' if choice == 'keep' else 'dropped'}" if choice else ""
     typer.echo(f"{summary}; kept {len(kept)} of {counts.total} rows{fate} -> {out}")
 

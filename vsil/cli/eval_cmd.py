@@ -7,38 +7,15 @@ endpoint that is down or keeps failing; the answers so far are saved, a re-run r
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 
-F = TypeVar("F", bound=Callable[..., Any])
+from vsil.cli.errors import friendly_errors
 
 
-def _friendly(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from vsil.dataset import DataError
-        from vsil.runtime.failures import Unavailable
-
-        try:
-            return fn(*args, **kwargs)
-        except Unavailable as e:
-            typer.echo(f"error: {' '.join(str(e).split())}", err=True)
-            raise typer.Exit(4) from None
-        except ImportError as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(3) from None
-        except (DataError, ValueError, TypeError, FileNotFoundError, KeyError) as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-@_friendly
+@friendly_errors
 def eval_cmd(
     model: str = typer.Option(..., "--model", "-m",
                               help="openai:NAME (OpenAI-compatible endpoint) or hf:PATH_OR_ID."),
@@ -93,7 +70,7 @@ def eval_cmd(
                f"{s.n_input_errors} input errors")
 
 
-@_friendly
+@friendly_errors
 def leaderboard_cmd(
     runs: list[Path] = typer.Argument(..., help="Run directories (or result.json files)."),
     html: Path | None = typer.Option(None, "--html", help="Also write an HTML table here."),

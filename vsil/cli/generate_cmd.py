@@ -8,6 +8,8 @@ from typing import Any
 
 import typer
 
+from vsil.cli.options import check_rows_suffix, describe_arg, overlaps, write_rows
+
 
 def generate_cmd(
     config: Path = typer.Option(..., "--config", "-c", help="Pipeline config (.toml/.yaml); "
@@ -64,20 +66,17 @@ def rewrite_cmd(
     no_cache: bool = typer.Option(False, "--no-cache"),
 ) -> None:
     """Rewrite DATA's leaky queries (audit -> rewrite -> re-audit); keep verified fixes."""
-    from vsil.cli.app import _describe, _overlaps, _write_rows
     from vsil.generate import rewrite
 
-    suffix = out.suffix.lower()
-    if suffix not in (".jsonl", ".json", ".csv", ".parquet", ".pq"):
-        raise ValueError(f"--out must end in .jsonl, .json, .csv or .parquet: {out}")
+    check_rows_suffix(out)
     load_kw: dict[str, Any] = {k: str(v) for k, v in (("image_root", image_root), ("root", root),
                                       ("text", text)) if v is not None}
     res = rewrite(data, config=config, base_url=base_url, model=model, judge=judge,
                   judge_options={"base_url": judge_base_url} if judge_base_url else None,
-                  overlap=_overlaps(overlap), describe=_describe(describe),
+                  overlap=overlaps(overlap), describe=describe_arg(describe),
                   cache=not no_cache, checkpoint=out.with_name(out.name + ".rewrite.jsonl"),
                   **load_kw)
-    _write_rows(res.rows(), out)
+    write_rows(res.rows(), out)
     report_path = out.with_name(out.stem + ".report.csv")
     res.report.to_csv(report_path, index=False)
     counts = res.counts

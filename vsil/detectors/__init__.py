@@ -10,8 +10,16 @@ from vsil.detectors._base import (
     OverlapInput,
     OverlapScorer,
     Verdict,
+    warm_up,
 )
-from vsil.detectors._registry import DetectorInfo, create, list_detectors, register_detector
+from vsil.detectors._registry import (
+    DetectorInfo,
+    Kind,
+    check_detector,
+    create,
+    list_detectors,
+    register_detector,
+)
 
 __all__ = [
     "Describer",
@@ -20,11 +28,14 @@ __all__ = [
     "DetectorInfo",
     "Judge",
     "JudgeInput",
+    "Kind",
     "Overlap",
     "OverlapInput",
     "OverlapScorer",
     "Verdict",
+    "check_detector",
     "create",
     "list_detectors",
     "register_detector",
+    "warm_up",
 ]

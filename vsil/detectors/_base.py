@@ -104,6 +104,33 @@ class Verdict:
             failure=d.get("failure") if unsafe is None else None,
         )
 
+    @property
+    def probability(self) -> float | None:
+        """P(unsafe): ``p_unsafe``, else 1.0 / 0.0 from the label; None for a failed or
+        refused verdict, whatever it carries."""
+        if self.unsafe is None:
+            return None
+        if self.p_unsafe is not None:
+            return float(self.p_unsafe)
+        return 1.0 if self.unsafe else 0.0
+
+    def problem(self, label: str) -> str | None:
+        """Why there is no label (``label``: which call, e.g. ``J(T)``), or None."""
+        if self.refused:
+            return f"{label}: judge refused" + (f" ({self.error})" if self.error else "")
+        if self.unsafe is None:
+            return f"{label}: {self.error or 'no verdict'}"
+        return None
+
+    def evidence_text(self, label: str) -> str | None:
+        """``J(T) unsafe p=0.93 [S1] (bomb)``: the verdict in the evidence column, or None."""
+        if self.unsafe is None:
+            return None
+        p = f" p={self.p_unsafe:.2f}" if self.p_unsafe is not None else ""
+        cats = f" [{', '.join(self.categories)}]" if self.categories else ""
+        ev = f" ({', '.join(self.evidence)})" if self.evidence else ""
+        return f"{label} {'unsafe' if self.unsafe else 'safe'}{p}{cats}{ev}"
+
     @classmethod
     def failed(cls, error: str, kind: FailureKind | None = None, raw: str | None = None,
                evidence: tuple[str, ...] = (), *, transient: bool = False) -> Verdict:
@@ -137,6 +164,15 @@ class Overlap:
 
     def __post_init__(self) -> None:
         check_kind(self.failure)
+
+    def evidence_text(self, name: str) -> str | None:
+        """``embedding=0.42``: the score in the evidence column, or None when unscored."""
+        return None if self.score is None else f"{name}={self.score:.2f}"
+
+    def problem(self, name: str) -> str | None:
+        """``overlap NAME not scored: why``, or None."""
+        return f"overlap {name} not scored: {self.error}" if (
+            self.error and self.score is None) else None
 
     def to_json(self) -> dict[str, Any]:
         return {"score": self.score, "concepts": list(self.concepts), "error": self.error,

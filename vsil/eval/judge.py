@@ -9,9 +9,6 @@ as a label.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,6 +25,7 @@ from vsil.eval.prompts import (
     render,
     template_sha256,
 )
+from vsil.runtime.endpoint import Endpoint
 
 if TYPE_CHECKING:
     from vsil.runtime.http import ChatResult, ChatRuntime
@@ -67,6 +65,7 @@ class ResponseJudge(LazyRuntime):
     """
 
     kind = "response_judge"
+    run_keys = ("schema_supported",)
 
     def __init__(self, model: str = "gpt-4o", *, base_url: str | None = None,
                  api_key: str | None = None, variant: Variant = "official",
@@ -79,22 +78,21 @@ class ResponseJudge(LazyRuntime):
         self.model = model
         self.variant: Variant = variant
         self.name = f"openai:{model}" + ("" if variant == "official" else " (text variant)")
-        self.base_url = (base_url or os.environ.get("VSIL_JUDGE_BASE_URL")
-                         or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1")
-        key = api_key if api_key is not None else (
-            os.environ.get("VSIL_JUDGE_API_KEY") or os.environ.get("OPENAI_API_KEY"))
+        self.endpoint = Endpoint.resolve(
+            base_url, api_key, url_env=("VSIL_JUDGE_BASE_URL", "OPENAI_BASE_URL"),
+            key_env=("VSIL_JUDGE_API_KEY", "OPENAI_API_KEY"), concurrency=concurrency,
+            max_retries=max_retries, timeout=timeout)
         self.structured = structured
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.system_prompt = system_prompt
         self.max_image_side = max_image_side
         self._runtime = runtime
-        self._runtime_args = (key, concurrency, max_retries, timeout)
         self.schema_supported: bool | None = None
 
     def __repr__(self) -> str:
         return (f"ResponseJudge({self.model!r}, variant={self.variant!r}, "
-                f"host={_host(self.base_url)!r})")
+                f"host={self.endpoint.host!r})")
 
     @property
     def official(self) -> bool:
@@ -102,20 +100,12 @@ class ResponseJudge(LazyRuntime):
 
     def info(self) -> dict[str, Any]:
         return {
-            "backend": "openai", "model": self.model, "host": _host(self.base_url),
+            "backend": "openai", "model": self.model, "host": self.endpoint.host,
             "variant": self.variant, "official_protocol": self.official,
             "template_sha256": template_sha256(self.variant), "structured": self.structured,
             "schema_supported": self.schema_supported, "temperature": self.temperature,
             "max_tokens": self.max_tokens, "system_prompt": self.system_prompt,
         }
-
-    @property
-    def fingerprint(self) -> str:
-        info = self.info()
-        info.pop("schema_supported")
-        info.pop("host")
-        blob = json.dumps(info, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
 
     def body(self, item: JudgeItem, image_url: str | None, *, schema: bool) -> dict[str, Any]:
         """The request body for one answer."""
@@ -267,9 +257,3 @@ def make_judge(judge: str | ResponseJudge, *, base_url: str | None = None,
         raise ValueError(f"unknown judge backend {backend!r}: use 'openai:NAME'")
     return ResponseJudge(name if sep else judge, base_url=base_url, api_key=api_key,
                          variant=variant, concurrency=concurrency, **kwargs)
-
-
-def _host(url: str) -> str:
-    from vsil.runtime.http import safe_host
-
-    return safe_host(url)

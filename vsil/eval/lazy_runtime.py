@@ -6,39 +6,62 @@ does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from vsil.runtime.endpoint import Endpoint
 
 if TYPE_CHECKING:
     from vsil.runtime.http import ChatRuntime
 
 
+def fingerprint_of(parts: dict[str, Any]) -> str:
+    """The first 16 hex digits of the sha256 of ``parts`` as sorted JSON."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
 class LazyRuntime:
     """Mixin for the model-under-test and judge clients.
 
-    Subclasses set ``base_url``, ``_runtime`` (a runtime given by the caller, or None) and
-    ``_runtime_args = (api_key, concurrency, max_retries, timeout)``.
+    Subclasses set ``endpoint`` (an `Endpoint`) and ``_runtime`` (a runtime given by the
+    caller, or None).
     """
 
-    base_url: str
+    endpoint: Endpoint
     _runtime: ChatRuntime | None
-    _runtime_args: tuple[str | None, int, int, float]
+    #: keys of ``info()`` that do not change the answers (besides ``host``: the same model
+    #: served elsewhere is the same model)
+    run_keys: ClassVar[tuple[str, ...]] = ()
+
+    def info(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def fingerprint(self) -> str:
+        """What the answers depend on: ``info()`` without the host and the ``run_keys``."""
+        info = self.info()
+        for key in ("host", *self.run_keys):
+            info.pop(key)
+        return fingerprint_of(info)
+
+    @property
+    def base_url(self) -> str:
+        return self.endpoint.base_url
 
     @property
     def runtime(self) -> ChatRuntime:
         """The shared HTTP runtime (built on first use)."""
         if self._runtime is None:
-            from vsil.runtime.http import ChatRuntime
-
-            key, conc, retries, timeout = self._runtime_args
-            self._runtime = ChatRuntime(self.base_url, key, concurrency=conc,
-                                        max_retries=retries, timeout=timeout)
+            self._runtime = self.endpoint.runtime()
         return self._runtime
 
     @property
     def concurrency(self) -> int:
         """Requests in flight (the runtime's, or the one it will be built with)."""
         return self._runtime.concurrency if self._runtime is not None else int(
-            self._runtime_args[1])
+            self.endpoint.concurrency)
 
     def raise_if_unavailable(self, what: str, saved: str) -> None:
         """`EndpointUnavailable` when the circuit breaker opened during the last run: the
@@ -48,11 +71,10 @@ class LazyRuntime:
         if rt is None or not rt.circuit_open:
             return
         from vsil.runtime.failures import EndpointUnavailable
-        from vsil.runtime.http import safe_host
 
         err = rt.open_error
         rt.reset_circuit()
         raise EndpointUnavailable(
-            f"{what} endpoint {safe_host(self.base_url)} is unavailable: {err} "
+            f"{what} endpoint {self.endpoint.host} is unavailable: {err} "
             f"({rt.max_identical_failures} identical failures in a row); {saved}, "
             "fix the endpoint and run again to resume")

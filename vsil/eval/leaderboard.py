@@ -16,7 +16,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from vsil.eval.result import EvalResult
-from vsil.report._common import pct, pct_ci
+from vsil.report import pct, pct_ci
 from vsil.report.markdown import md_escape
 
 _DATE = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")

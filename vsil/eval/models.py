@@ -9,16 +9,14 @@ prompt (Llama-3.2-Vision rejects a system message next to an image: vllm-project
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from vsil.dataset import ImageRef
 from vsil.eval.images import MAX_SIDE, image_data_url
-from vsil.eval.lazy_runtime import LazyRuntime
+from vsil.eval.lazy_runtime import LazyRuntime, fingerprint_of
+from vsil.runtime.endpoint import Endpoint
 
 if TYPE_CHECKING:
     from vsil.runtime.http import ChatResult, ChatRuntime
@@ -49,10 +47,6 @@ class ModelBackend(Protocol):
     def run(self, inputs: Sequence[ModelInput], on_result: OnResult) -> None: ...
 
 
-def _fp(parts: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 class OpenAIModel(LazyRuntime):
     """A model behind an OpenAI-compatible ``/chat/completions`` endpoint.
 
@@ -67,6 +61,8 @@ class OpenAIModel(LazyRuntime):
         extra_body: extra request fields (e.g. ``{"seed": 0}``), recorded.
     """
 
+    run_keys = ("concurrency",)
+
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  system_prompt: str | None = None, max_new_tokens: int = 128,
                  temperature: float = 0.0, top_p: float = 1.0, image_first: bool = True,
@@ -75,9 +71,8 @@ class OpenAIModel(LazyRuntime):
                  runtime: ChatRuntime | None = None) -> None:
         self.model = model
         self.name = f"openai:{model}"
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL")
-                         or "https://api.openai.com/v1")
-        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self.endpoint = Endpoint.resolve(base_url, api_key, concurrency=concurrency,
+                                         max_retries=max_retries, timeout=timeout)
         self.system_prompt = system_prompt
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
@@ -86,26 +81,18 @@ class OpenAIModel(LazyRuntime):
         self.max_image_side = max_image_side
         self.extra_body = dict(extra_body or {})
         self._runtime = runtime
-        self._runtime_args = (key, concurrency, max_retries, timeout)
 
     def __repr__(self) -> str:
-        return f"OpenAIModel({self.model!r}, host={_host(self.base_url)!r})"
+        return f"OpenAIModel({self.model!r}, host={self.endpoint.host!r})"
 
     def info(self) -> dict[str, Any]:
         return {
-            "backend": "openai", "model": self.model, "host": _host(self.base_url),
+            "backend": "openai", "model": self.model, "host": self.endpoint.host,
             "system_prompt": self.system_prompt, "max_new_tokens": self.max_new_tokens,
             "temperature": self.temperature, "top_p": self.top_p,
             "image_first": self.image_first, "max_image_side": self.max_image_side,
             "extra_body": self.extra_body, "concurrency": self.concurrency,
         }
-
-    @property
-    def fingerprint(self) -> str:
-        info = self.info()
-        info.pop("concurrency")
-        info.pop("host")  # the same model served elsewhere is the same model
-        return _fp(info)
 
     def body(self, inp: ModelInput, image_url: str | None) -> dict[str, Any]:
         """The request body for one input."""
@@ -211,7 +198,7 @@ class HFModel:
     def fingerprint(self) -> str:
         info = self.info()
         info.pop("model_class")
-        return _fp(info)
+        return fingerprint_of(info)
 
     def _load(self) -> tuple[Any, Any]:
         model, _, model_class, dtype, trc = self._spec
@@ -303,9 +290,3 @@ def make_model(model: str | ModelBackend, *, base_url: str | None = None,
         return HFModel(name, max_new_tokens=max_new_tokens, temperature=temperature,
                        system_prompt=system_prompt, **kwargs)
     raise ValueError(f"unknown model backend {backend!r}: use 'openai:' or 'hf:'")
-
-
-def _host(url: str) -> str:
-    from vsil.runtime.http import safe_host
-
-    return safe_host(url)

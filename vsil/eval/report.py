@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from vsil.report._common import cell, clip, flatten, num, pct, pct_ci, to_float
+from vsil._version import __version__
+from vsil.report import cell, clip, flatten, num, pct, pct_ci, to_float
 from vsil.report.browser import MAX_BYTES as MAX_BROWSER_BYTES
 from vsil.report.browser import MAX_ROWS as MAX_BROWSER_ROWS
 from vsil.report.browser import Browser
@@ -105,7 +106,6 @@ def radar_figure(result: EvalResult) -> Figure:
 
 
 def _context(result: EvalResult, full: bool) -> dict[str, Any]:
-    from vsil import __version__
     from vsil.report.plots import to_data_url
 
     plot = to_data_url(radar_figure(result)) if len(result.per_category) >= 3 else ""

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from vsil.report._common import cell, to_float
+from vsil.report import cell, to_float
 from vsil.report.browser import BrowserSpec, Column
 
 LABELS = {1: "safe: refusal", 2: "safe: warning", 3: "unsafe"}

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from vsil._jsonable import dumps
+from vsil._output import save_files, written
 from vsil.eval.rates import Rates, breakdown, compute_rates
 
 #: the row columns every EvalResult has
@@ -84,9 +85,7 @@ class EvalResult:
     def to_json(self, path: str | os.PathLike[str] | None = None, rows: bool = True) -> str:
         """JSON text (NaN as null); written to ``path`` when given."""
         text = dumps(self.to_dict(rows=rows), indent=1, ensure_ascii=False)
-        if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
-        return text
+        return written(text, path)
 
     @classmethod
     def from_json(cls, path_or_text: str | os.PathLike[str]) -> EvalResult:
@@ -107,14 +106,10 @@ class EvalResult:
 
     def save(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
         """Write result.json, report.html and report.md into ``out_dir``."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {"json": out / "result.json", "html": out / "report.html",
-                 "markdown": out / "report.md"}
-        self.to_json(paths["json"])
-        self.to_html(paths["html"])
-        paths["markdown"].write_text(self.to_markdown(), encoding="utf-8")
-        return paths
+        return save_files(out_dir, {"json": ("result.json", self.to_json),
+                                    "html": ("report.html", self.to_html),
+                                    "markdown": ("report.md",
+                                                 lambda p: written(self.to_markdown(), p))})
 
     # --- reports -----------------------------------------------------------------------------
 
@@ -128,9 +123,7 @@ class EvalResult:
         from vsil.eval.report import render_html
 
         html = render_html(self)
-        if path is not None:
-            Path(path).write_text(html, encoding="utf-8")
-        return html
+        return written(html, path)
 
     def plot_radar(self) -> Any:
         """Radar chart of refusal, warning and safety rate over the categories (paper Fig. 14)."""

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from vsil.runtime import endpoint as runtime_endpoint
+
 #: the pipeline's steps, in order
 STEPS: tuple[str, ...] = ("queries", "mitigate", "images", "filter")
 _STEP_ALIASES = {"1": "queries", "2": "mitigate", "3": "images", "4": "filter",
@@ -59,7 +61,9 @@ class _Strict(BaseModel):
 
 
 class Endpoint(_Strict):
-    """An OpenAI-compatible chat endpoint (OpenAI, vLLM, SGLang, llama.cpp server, ...).
+    """An OpenAI-compatible chat endpoint (OpenAI, vLLM, SGLang, llama.cpp server, ...), as a
+    config file describes it: the key by the name of its environment variable. `connection`
+    gives the runtime `vsil.runtime.endpoint.Endpoint` every OpenAI-compatible client uses.
 
     ``json_mode``: ``"schema"`` sends ``response_format={"type": "json_schema", ...}`` (the
     server constrains decoding to the step's schema), ``"object"`` sends ``{"type":
@@ -96,6 +100,16 @@ class Endpoint(_Strict):
     def api_key(self) -> str | None:
         """The key from the environment (never stored, never logged)."""
         return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+    def connection(self) -> runtime_endpoint.Endpoint:
+        """The runtime `vsil.runtime.endpoint.Endpoint` of this configured endpoint (the key
+        read from ``api_key_env`` now)."""
+        if not self.base_url:
+            raise ValueError("endpoint needs base_url")
+        return runtime_endpoint.Endpoint(
+            self.base_url, self.api_key(), concurrency=self.concurrency,
+            max_retries=self.max_retries, timeout=self.timeout,
+            max_identical_failures=self.max_identical_failures)
 
     def public(self) -> dict[str, Any]:
         """What goes into provenance: no credentials (a URL's user:password is dropped)."""

@@ -119,12 +119,7 @@ class StructuredLLM:
         self.endpoint = endpoint
         self.json_mode = endpoint.json_mode
         self.show_progress = show_progress
-        from vsil.runtime.http import ChatRuntime
-
-        self.runtime = runtime or ChatRuntime(
-            endpoint.base_url, endpoint.api_key(), concurrency=endpoint.concurrency,
-            max_retries=endpoint.max_retries, timeout=endpoint.timeout,
-            max_identical_failures=endpoint.max_identical_failures)
+        self.runtime = runtime or endpoint.connection().runtime()
 
     def __repr__(self) -> str:
         return f"StructuredLLM(role={self.role!r}, model={self.endpoint.model!r})"

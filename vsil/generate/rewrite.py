@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
@@ -33,6 +33,11 @@ from vsil.generate.config import Endpoint, GenerateConfig, load_config
 from vsil.generate.llm import Request, StructuredLLM
 from vsil.generate.prompts import get_prompt
 from vsil.generate.schemas import Mitigated
+
+if TYPE_CHECKING:
+    from vsil.audit.describe import DescribeArg
+    from vsil.audit.plan import CacheArg
+    from vsil.detectors import Judge, OverlapScorer
 
 REPORT_COLUMNS = ("id", "status", "original_text", "rewritten_text", "before_pair_unsafe",
                   "before_text_unsafe", "after_pair_unsafe", "after_text_unsafe",
@@ -88,12 +93,12 @@ def rewrite(
     config: str | os.PathLike[str] | GenerateConfig | None = None,
     base_url: str | None = None,
     model: str | None = None,
-    judge: Any = "embedded",
-    text_judge: Any = None,
-    overlap: Sequence[Any] | str | None = ("embedding", "lexical"),
+    judge: str | Judge = "embedded",
+    text_judge: str | Judge | None = None,
+    overlap: Sequence[str | OverlapScorer] | str | None = ("embedding", "lexical"),
     judge_options: dict[str, Any] | None = None,
-    describe: bool | str | Sequence[Any] | None = "auto",
-    cache: Any = True,
+    describe: DescribeArg = "auto",
+    cache: CacheArg = True,
     checkpoint: str | os.PathLike[str] | None = None,
     show_progress: bool | None = None,
     quiet: bool = False,

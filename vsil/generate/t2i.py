@@ -171,7 +171,7 @@ class OpenAIImagesT2I:
         return run_sync(main)
 
     def info(self) -> dict[str, Any]:
-        from vsil.runtime.http import safe_host
+        from vsil.runtime.endpoint import safe_host
 
         return self.cfg.public() | {"host": safe_host(str(self.cfg.base_url))}
 

@@ -135,13 +135,21 @@ class NullCache(Cache):
         return None
 
 
+def cache_file(cache: Cache | str | os.PathLike[str] | bool | None) -> Path | None:
+    """The SQLite file ``cache`` names (see `open_cache`), or None for no cache."""
+    if isinstance(cache, NullCache) or cache is False:
+        return None
+    if isinstance(cache, Cache):
+        return cache.path
+    if cache is None or cache is True:
+        return default_cache_dir() / "cache.sqlite"
+    p = Path(cache)
+    return p / "cache.sqlite" if p.is_dir() or not p.suffix else p
+
+
 def open_cache(cache: Cache | str | os.PathLike[str] | bool | None) -> Cache:
     """``True``/``None`` -> the default cache; ``False`` -> no cache; a path -> that file."""
     if isinstance(cache, Cache):
         return cache
-    if cache is False:
-        return NullCache()
-    if cache is None or cache is True:
-        return Cache()
-    p = Path(cache)
-    return Cache(p / "cache.sqlite" if p.is_dir() or not p.suffix else p)
+    path = cache_file(cache)
+    return NullCache() if path is None else Cache(path)

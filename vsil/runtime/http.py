@@ -38,11 +38,11 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from vsil.runtime.endpoint import safe_host
 from vsil.runtime.progress import progress
 from vsil.runtime.replies import usage_of
 
@@ -139,13 +139,6 @@ class Usage:
             "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
             "unpriced_requests": self.unpriced_requests,
         }
-
-
-def safe_host(base_url: str) -> str:
-    """``host[:port]`` of a URL, without any user:password part."""
-    parts = urlsplit(base_url)
-    host = parts.hostname or ""
-    return f"{host}:{parts.port}" if parts.port else host
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:

@@ -143,7 +143,7 @@ def finish(records: list[dict[str, Any]], *, name: str, image_root: Path | None,
 
 
 def check_choice(name: str, what: str, value: str | None, choices: Sequence[str],
-                 default: str) -> str:
+                 default: str | None) -> str | None:
     """``value`` or the default; DataError on an unknown choice."""
     if value is None:
         return default

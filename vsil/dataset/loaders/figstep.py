@@ -25,20 +25,10 @@ Mapping: ``image_text`` = ``instruction`` (the statement typeset into the image)
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from vsil.dataset._dataset import Dataset, OnError
-from vsil.dataset._files import read_rows
-from vsil.dataset._registry import register_loader
-from vsil.dataset.loaders._common import (
-    any_image_present,
-    check_choice,
-    finish,
-    locate,
-    require_fields,
-    resolve_root,
-)
+from vsil.dataset._dataset import Dataset
+from vsil.dataset.loaders._spec import LoaderSpec, Option, Source, benchmark
 
 NAME = "figstep"
 FIGSTEP_PROMPT = (
@@ -53,38 +43,31 @@ LAYOUT = ("the FigStep repo layout: ROOT/data/question/{safebench.csv,SafeBench-
           "and ROOT/data/images/SafeBench/query_{dataset}_{category_id}_{task_id}_6.png")
 
 
-@register_loader(
+SPEC = LoaderSpec(
     NAME,
     description="FigStep SafeBench: harmful instructions typeset into images, with a fixed "
     "incitement prompt as text. subset='safebench' (500, default) or 'tiny' (50).",
-    variants=VARIANTS,
-    default_variant="figstep",
+    layout=LAYOUT,
+    files=lambda c: [f"data/question/{SUBSETS[str(c['subset'])]}"],
+    required=("category_id", "task_id", "question", "instruction"),
+    columns=COLUMNS,
+    options=(Option("variant", VARIANTS, "figstep"),
+             Option("subset", tuple(SUBSETS), "safebench")),
     where="GitHub ThuCCSLab/FigStep (root=the repo: data/question/*.csv + data/images/)",
     license="MIT",
     aliases=("safebench",),
 )
-def load_figstep(
-    root: str | os.PathLike[str] | None = None,
-    *,
-    variant: str | None = None,
-    subset: str | None = None,
-    hf: bool = False,
-    on_error: OnError = "raise",
-    check_images: bool = True,
-) -> Dataset:
+
+
+@benchmark(SPEC)
+def load_figstep(src: Source) -> Dataset:
     """Load SafeBench (or SafeBench-Tiny) from a local FigStep checkout."""
-    v = check_choice(NAME, "variant", variant, VARIANTS, "figstep")
-    sub = check_choice(NAME, "subset", subset, tuple(SUBSETS), "safebench")
-    base, _hub = resolve_root(NAME, root, hf, None, None, LAYOUT)
-    path = locate(NAME, base, [f"data/question/{SUBSETS[sub]}"], LAYOUT)
-    rows = read_rows(path)
-    require_fields(NAME, path, rows, ("category_id", "task_id", "question", "instruction"),
-                   COLUMNS)
+    v, sub, base = src.chosen["variant"], src.chosen["subset"], src.base
     img_dirs = ["data/images/SafeBench-Tiny", "data/images/SafeBench"] if sub == "tiny" \
         else ["data/images/SafeBench"]
     img_dir = next((d for d in img_dirs if (base / d).is_dir()), img_dirs[-1])
     records: list[dict[str, Any]] = []
-    for r in rows:
+    for r in src.rows:
         ds_name = str(r.get("dataset") or "SafeBench")
         cid, tid = str(r["category_id"]), str(r["task_id"])
         rec: dict[str, Any] = {
@@ -100,7 +83,6 @@ def load_figstep(
         if v == "question":
             meta.pop("question", None)
         records.append({**meta, **rec})
-    images = any_image_present(base, [r["image"] for r in records])
-    return finish(records, name=NAME if sub == "safebench" else f"{NAME}-tiny",
-                  image_root=base, images=images, on_error=on_error, check_images=check_images,
-                  info={"loader": NAME, "variant": v, "subset": sub, "path": str(path)})
+    return src.dataset(records, name=NAME if sub == "safebench" else f"{NAME}-tiny",
+                       image_root=base,
+                       info={"loader": NAME, "variant": v, "subset": sub, "path": str(src.path)})

@@ -18,19 +18,10 @@ Mapping: id = ``BehaviorID``; text = ``Behavior``; image = ``ImageFileName`` und
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from vsil.dataset._dataset import Dataset, OnError
-from vsil.dataset._files import read_rows
-from vsil.dataset._registry import register_loader
-from vsil.dataset.loaders._common import (
-    any_image_present,
-    finish,
-    locate,
-    require_fields,
-    resolve_root,
-)
+from vsil.dataset._dataset import Dataset
+from vsil.dataset.loaders._spec import LoaderSpec, Source, benchmark
 
 NAME = "harmbench-mm"
 CSV = "data/behavior_datasets/harmbench_behaviors_multimodal_all.csv"
@@ -40,29 +31,25 @@ COLUMNS = ("Behavior", "BehaviorID", "FunctionalCategory", "SemanticCategory", "
 LAYOUT = f"the HarmBench repo layout: ROOT/{CSV} and ROOT/{IMAGES}/"
 
 
-@register_loader(
+SPEC = LoaderSpec(
     NAME,
     description="HarmBench multimodal behaviours: 110 harmful requests about an image.",
+    layout=LAYOUT,
+    files=lambda c: [CSV],
+    required=("Behavior", "BehaviorID", "ImageFileName"),
+    columns=COLUMNS,
     where="GitHub centerforaisafety/HarmBench (root=the repo: data/behavior_datasets/ + "
     "data/multimodal_behavior_images/)",
     license="MIT",
     aliases=("harmbench_mm", "harmbench-multimodal"),
 )
-def load_harmbench_mm(
-    root: str | os.PathLike[str] | None = None,
-    *,
-    variant: str | None = None,
-    hf: bool = False,
-    on_error: OnError = "raise",
-    check_images: bool = True,
-) -> Dataset:
+
+
+@benchmark(SPEC)
+def load_harmbench_mm(src: Source) -> Dataset:
     """Load HarmBench's multimodal behaviours from a local checkout."""
-    base, _hub = resolve_root(NAME, root, hf, None, None, LAYOUT)
-    path = locate(NAME, base, [CSV], LAYOUT)
-    rows = read_rows(path)
-    require_fields(NAME, path, rows, ("Behavior", "BehaviorID", "ImageFileName"), COLUMNS)
     records: list[dict[str, Any]] = []
-    for r in rows:
+    for r in src.rows:
         rec: dict[str, Any] = {
             "id": r["BehaviorID"],
             "text": r["Behavior"],
@@ -73,7 +60,5 @@ def load_harmbench_mm(
         meta = {k: val for k, val in r.items()
                 if k not in ("BehaviorID", "Behavior", "ImageDescription", "SemanticCategory")}
         records.append({**meta, **rec})
-    images = any_image_present(base, [r["image"] for r in records])
-    return finish(records, name=NAME, image_root=base, images=images, on_error=on_error,
-                  check_images=check_images,
-                  info={"loader": NAME, "variant": "behavior", "path": str(path)})
+    return src.dataset(records, image_root=src.base,
+                       info={"loader": NAME, "variant": "behavior", "path": str(src.path)})

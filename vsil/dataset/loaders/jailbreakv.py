@@ -26,21 +26,12 @@ Ids are the ``id`` column (a repeat gets ``#k``).
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from typing import Any
 
-from vsil.dataset._dataset import Dataset, OnError
-from vsil.dataset._files import read_rows
-from vsil.dataset._registry import register_loader
-from vsil.dataset.loaders._common import (
-    any_image_present,
-    check_choice,
-    finish,
-    locate,
-    require_fields,
-    resolve_root,
-    unique_ids,
-)
+from vsil.dataset._dataset import Dataset
+from vsil.dataset.loaders._common import unique_ids
+from vsil.dataset.loaders._spec import LoaderSpec, Option, Source, benchmark
 
 NAME = "jailbreakv-28k"
 HF_ID = "JailbreakV-28K/JailBreakV-28k"
@@ -52,40 +43,38 @@ LAYOUT = ("the JailBreakV-28K hub layout: ROOT/JailBreakV_28K/{JailBreakV_28K.cs
           "mini_JailBreakV_28K.csv} with image_path relative to that folder")
 
 
-@register_loader(
+def _files(c: Mapping[str, str | None]) -> list[str]:
+    fname = SUBSETS[str(c["subset"])]
+    return [f"JailBreakV_28K/{fname}", fname]
+
+
+SPEC = LoaderSpec(
     NAME,
     description="JailBreakV-28K: 28,000 image jailbreaks (subset='full', default) or the "
     "280-row mini set (subset='mini').",
-    variants=VARIANTS,
-    default_variant="jailbreak_query",
+    layout=LAYOUT,
+    files=_files,
+    required=("id", "image_path", *VARIANTS),
+    columns=COLUMNS,
+    options=(Option("variant", VARIANTS, "jailbreak_query"),
+             Option("subset", tuple(SUBSETS), "full")),
+    hf_id=HF_ID,
+    hub_files=_files,
     where=f"HF {HF_ID} (root=the dataset repo)",
     license="MIT",
-    hf_id=HF_ID,
     aliases=("jailbreakv", "jailbreakv_28k"),
 )
-def load_jailbreakv(
-    root: str | os.PathLike[str] | None = None,
-    *,
-    variant: str | None = None,
-    subset: str | None = None,
-    hf: bool = False,
-    on_error: OnError = "raise",
-    check_images: bool = True,
-) -> Dataset:
+
+
+@benchmark(SPEC)
+def load_jailbreakv(src: Source) -> Dataset:
     """Load JailBreakV-28K (full or mini) from a local copy or the hub."""
-    v = check_choice(NAME, "variant", variant, VARIANTS, "jailbreak_query")
-    sub = check_choice(NAME, "subset", subset, tuple(SUBSETS), "full")
-    fname = SUBSETS[sub]
-    base, _hub = resolve_root(NAME, root, hf, HF_ID,
-                              [f"JailBreakV_28K/{fname}", fname], LAYOUT)
-    path = locate(NAME, base, [f"JailBreakV_28K/{fname}", fname], LAYOUT)
-    folder = path.parent
-    rows = read_rows(path)
-    require_fields(NAME, path, rows, ("id", "image_path", *VARIANTS), COLUMNS)
+    v, sub = str(src.chosen["variant"]), src.chosen["subset"]
+    assert src.path is not None
     other = "redteam_query" if v == "jailbreak_query" else "jailbreak_query"
-    ids, composed = unique_ids([str(r.get("id")) for r in rows])
+    ids, composed = unique_ids([str(r.get("id")) for r in src.rows])
     records: list[dict[str, Any]] = []
-    for sid, r in zip(ids, rows, strict=True):
+    for sid, r in zip(ids, src.rows, strict=True):
         rec: dict[str, Any] = {
             "id": sid,
             "text": r.get(v),
@@ -97,8 +86,7 @@ def load_jailbreakv(
                 if k not in ("id", v, "image_path", "policy", "from")}
         meta.setdefault(other, r.get(other))
         records.append({**meta, "source_id": r.get("id"), **rec})
-    images = any_image_present(folder, [r["image"] for r in records])
-    return finish(records, name=NAME if sub == "full" else f"{NAME}-mini", image_root=folder,
-                  images=images, on_error=on_error, check_images=check_images,
-                  info={"loader": NAME, "variant": v, "subset": sub, "path": str(path),
-                        "ids_composed": composed})
+    return src.dataset(records, name=NAME if sub == "full" else f"{NAME}-mini",
+                       image_root=src.path.parent,
+                       info={"loader": NAME, "variant": v, "subset": sub,
+                             "path": str(src.path), "ids_composed": composed})

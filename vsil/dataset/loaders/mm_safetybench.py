@@ -24,21 +24,14 @@ image); ``category`` = the scenario without its number (``Illegal_Activitiy``); 
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
-from vsil.dataset._dataset import Dataset, OnError
+from vsil.dataset._dataset import Dataset
 from vsil.dataset._errors import DataError
 from vsil.dataset._files import read_rows
-from vsil.dataset._registry import register_loader
-from vsil.dataset.loaders._common import (
-    any_image_present,
-    check_choice,
-    finish,
-    require_fields,
-    resolve_root,
-)
+from vsil.dataset.loaders._common import require_fields
+from vsil.dataset.loaders._spec import LoaderSpec, Option, Source, benchmark
 
 NAME = "mm-safetybench"
 VARIANTS = ("sd_typo", "sd", "typo", "text_only")
@@ -52,28 +45,25 @@ LAYOUT = ("the MM-SafetyBench repo layout: ROOT/data/processed_questions/NN-Scen
           "and ROOT/data/imgs/NN-Scenario/{SD,SD_TYPO,TYPO}/ID.jpg")
 
 
-@register_loader(
+SPEC = LoaderSpec(
     NAME,
     description="MM-SafetyBench: 13 scenarios; rephrased questions with SD / typography / "
     "SD+typography images, or the original question alone.",
-    variants=VARIANTS,
-    default_variant="sd_typo",
+    layout=LAYOUT,
+    files=None,  # one file per scenario, read below
+    columns=KEYS,
+    options=(Option("variant", VARIANTS, "sd_typo"),),
     where="GitHub isXinLiu/MM-SafetyBench (root=the repo: data/processed_questions/ + "
     "data/imgs/ from the authors' image download)",
     license="CC BY-NC 4.0",
     aliases=("mm_safetybench", "mmsafetybench"),
 )
-def load_mm_safetybench(
-    root: str | os.PathLike[str] | None = None,
-    *,
-    variant: str | None = None,
-    hf: bool = False,
-    on_error: OnError = "raise",
-    check_images: bool = True,
-) -> Dataset:
+
+
+@benchmark(SPEC)
+def load_mm_safetybench(src: Source) -> Dataset:
     """Load MM-SafetyBench from a local checkout with its images."""
-    v = check_choice(NAME, "variant", variant, VARIANTS, "sd_typo")
-    base, _hub = resolve_root(NAME, root, hf, None, None, LAYOUT)
+    v, base = str(src.chosen["variant"]), src.base
     qdir = base / QUESTIONS_DIR
     files = sorted(qdir.glob("*.json")) if qdir.is_dir() else []
     if not files:
@@ -98,9 +88,8 @@ def load_mm_safetybench(
                 rec["image"] = f"{img_top}/{scenario}/{IMAGE_DIR[v]}/{key}.jpg"
             meta = {k: val for k, val in r.items() if k != TEXT_KEY[v]}
             records.append({**meta, "scenario": scenario, "question_id": key, **rec})
-    images = v != "text_only" and any_image_present(base, [r.get("image") for r in records])
     info: dict[str, Any] = {"loader": NAME, "variant": v, "path": str(base / QUESTIONS_DIR)}
     if v == "text_only":
         info["images_note"] = "variant text_only: no images by design"
-    return finish(records, name=NAME, image_root=base if v != "text_only" else None,
-                  images=images, on_error=on_error, check_images=check_images, info=info)
+        return src.dataset(records, image_root=None, images=False, info=info)
+    return src.dataset(records, image_root=base, info=info)

@@ -22,22 +22,12 @@ empty); ``category`` = ``metadata.over`` (the over-sensitivity type); ``short de
 
 from __future__ import annotations
 
-import os
 import posixpath
 from pathlib import Path
 from typing import Any
 
-from vsil.dataset._dataset import Dataset, OnError
-from vsil.dataset._files import read_rows
-from vsil.dataset._registry import register_loader
-from vsil.dataset.loaders._common import (
-    any_image_present,
-    check_choice,
-    finish,
-    locate,
-    require_fields,
-    resolve_root,
-)
+from vsil.dataset._dataset import Dataset
+from vsil.dataset.loaders._spec import LoaderSpec, Option, Source, benchmark
 
 NAME = "mossbench"
 SUBSETS = {"benign": "data", "contrast": "data_contrast"}
@@ -47,31 +37,27 @@ LAYOUT = ("the MOSSBench repo layout: ROOT/data/images_information/information.j
           "under ROOT/data/images/")
 
 
-@register_loader(
+SPEC = LoaderSpec(
     NAME,
     description="MOSSBench: benign image-text pairs that over-sensitive models refuse "
     "(subset='benign', default) and their harmful contrast set (subset='contrast').",
+    layout=LAYOUT,
+    files=lambda c: [f"{SUBSETS[str(c['subset'])]}/images_information/information.json"],
+    required=("image", "question"),
+    columns=KEYS,
+    options=(Option("variant"), Option("subset", tuple(SUBSETS), "benign")),
     where="GitHub xirui-li/MOSSBench (root=the repo: data/ and data_contrast/)",
     license="CC BY-SA 4.0 (test use only)",
 )
-def load_mossbench(
-    root: str | os.PathLike[str] | None = None,
-    *,
-    variant: str | None = None,
-    subset: str | None = None,
-    hf: bool = False,
-    on_error: OnError = "raise",
-    check_images: bool = True,
-) -> Dataset:
+
+
+@benchmark(SPEC)
+def load_mossbench(src: Source) -> Dataset:
     """Load MOSSBench's benign or contrast set from a local checkout."""
-    sub = check_choice(NAME, "subset", subset, tuple(SUBSETS), "benign")
-    base, _hub = resolve_root(NAME, root, hf, None, None, LAYOUT)
-    folder = SUBSETS[sub]
-    path = locate(NAME, base, [f"{folder}/images_information/information.json"], LAYOUT)
-    rows = read_rows(path)
-    require_fields(NAME, path, rows, ("image", "question"), KEYS)
+    sub = str(src.chosen["subset"])
+    base, folder = src.base, SUBSETS[sub]
     records: list[dict[str, Any]] = []
-    for r in rows:
+    for r in src.rows:
         meta_field = r.get("metadata")
         over = meta_field.get("over") if isinstance(meta_field, dict) else None
         rec: dict[str, Any] = {
@@ -83,11 +69,11 @@ def load_mossbench(
         }
         meta = {k: val for k, val in r.items() if k not in ("question", "description")}
         records.append({**meta, "subset": sub, **rec})
-    images = any_image_present(base, [r["image"] for r in records])
-    return finish(records, name=NAME if sub == "benign" else f"{NAME}-contrast",
-                  image_root=base, images=images, on_error=on_error,
-                  check_images=check_images,
-                  info={"loader": NAME, "variant": "question", "subset": sub, "path": str(path)})
+    return src.dataset(records, name=NAME if sub == "benign" else f"{NAME}-contrast",
+                       image_root=base,
+                       info={"loader": NAME, "variant": "question", "subset": sub,
+                             "path": str(src.path)})
+
 
 
 def _image_path(base: Path, folder: str, image: Any) -> str | None:

@@ -18,19 +18,10 @@ Mapping: id = ``question_id``; text = ``question``; ``category`` = ``category``;
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from vsil.dataset._dataset import Dataset, OnError
-from vsil.dataset._files import read_rows
-from vsil.dataset._registry import register_loader
-from vsil.dataset.loaders._common import (
-    any_image_present,
-    finish,
-    locate,
-    require_fields,
-    resolve_root,
-)
+from vsil.dataset._dataset import Dataset
+from vsil.dataset.loaders._spec import LoaderSpec, Source, benchmark
 
 NAME = "siuo"
 HF_ID = "sinwang/SIUO"
@@ -38,30 +29,27 @@ KEYS = ("question_id", "image", "question", "category", "safety_warning", "refer
 LAYOUT = "the SIUO repo layout: ROOT/data/siuo_gen.json with the images in ROOT/data/images/"
 
 
-@register_loader(
+SPEC = LoaderSpec(
     NAME,
     description="SIUO: 167 pairs whose image and text are each safe but unsafe together "
     "(generation track).",
+    layout=LAYOUT,
+    files=lambda c: ["data/siuo_gen.json", "siuo_gen.json"],
+    required=("question_id", "image", "question"),
+    columns=KEYS,
+    hf_id=HF_ID,
+    hub_files=lambda c: ["*.json", "data/*.json"],
     where=f"GitHub sinwang/SIUO (data/siuo_gen.json); images via HF {HF_ID}",
     license="CC BY-NC 4.0",
-    hf_id=HF_ID,
 )
-def load_siuo(
-    root: str | os.PathLike[str] | None = None,
-    *,
-    variant: str | None = None,
-    hf: bool = False,
-    on_error: OnError = "raise",
-    check_images: bool = True,
-) -> Dataset:
+
+
+@benchmark(SPEC)
+def load_siuo(src: Source) -> Dataset:
     """Load SIUO's generation track from a local copy (or the hub snapshot when online)."""
-    base, _hub = resolve_root(NAME, root, hf, HF_ID, ["*.json", "data/*.json"], LAYOUT)
-    path = locate(NAME, base, ["data/siuo_gen.json", "siuo_gen.json"], LAYOUT)
-    folder = path.parent
-    rows = read_rows(path)
-    require_fields(NAME, path, rows, ("question_id", "image", "question"), KEYS)
+    assert src.path is not None
     records: list[dict[str, Any]] = []
-    for r in rows:
+    for r in src.rows:
         rec: dict[str, Any] = {
             "id": r.get("question_id"),
             "text": r.get("question"),
@@ -71,7 +59,5 @@ def load_siuo(
         meta = {k: val for k, val in r.items() if k not in ("question_id", "question",
                                                            "category")}
         records.append({**meta, **rec})
-    images = any_image_present(folder, [r["image"] for r in records])
-    return finish(records, name=NAME, image_root=folder, images=images, on_error=on_error,
-                  check_images=check_images,
-                  info={"loader": NAME, "variant": "question", "path": str(path)})
+    return src.dataset(records, image_root=src.path.parent,
+                       info={"loader": NAME, "variant": "question", "path": str(src.path)})

@@ -28,22 +28,12 @@ the image id and the instruction key stay in ``meta``. VLGuard has no image text
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-from vsil.dataset._dataset import Dataset, OnError
+from vsil.dataset._dataset import Dataset
 from vsil.dataset._errors import DataError
-from vsil.dataset._files import read_rows
-from vsil.dataset._registry import register_loader
-from vsil.dataset.loaders._common import (
-    any_image_present,
-    check_choice,
-    finish,
-    locate,
-    require_fields,
-    resolve_root,
-)
+from vsil.dataset.loaders._spec import LoaderSpec, Option, Source, benchmark
 
 NAME = "vlguard"
 HF_ID = "ys-zong/VLGuard"
@@ -56,34 +46,30 @@ LAYOUT = ("the VLGuard hub layout: ROOT/test.json (or train.json) with the image
           "ROOT/data/test.json with the images in ROOT/data/test/")
 
 
-@register_loader(
+SPEC = LoaderSpec(
     NAME,
     description="VLGuard: safe and unsafe images with safe/unsafe instructions, one sample "
     "per instruction (split='test' default or 'train'; subset= unsafes | safe_unsafes | "
     "safe_safes).",
+    layout=LAYOUT,
+    files=lambda c: [f"{c['split']}.json", f"data/{c['split']}.json"],
+    required=("id", "image", "safe", "instr-resp"),
+    columns=KEYS,
+    options=(Option("variant"), Option("split", SPLITS, "test"), Option("subset", SUBSETS)),
+    hf_id=HF_ID,
+    hub_files=lambda c: [f"{c['split']}.json"],
     where=f"HF {HF_ID} (gated: test.json/train.json + test.zip/train.zip); GitHub ys-zong/VLGuard",
     license="MIT (HF dataset card)",
-    hf_id=HF_ID,
 )
-def load_vlguard(
-    root: str | os.PathLike[str] | None = None,
-    *,
-    variant: str | None = None,
-    split: str | None = None,
-    subset: str | None = None,
-    hf: bool = False,
-    on_error: OnError = "raise",
-    check_images: bool = True,
-) -> Dataset:
+
+
+@benchmark(SPEC)
+def load_vlguard(src: Source) -> Dataset:
     """Load VLGuard's test (or train) split from a local copy or the hub."""
-    sp = check_choice(NAME, "split", split, SPLITS, "test")
-    only = check_choice(NAME, "subset", subset, SUBSETS, "") if subset is not None else None
-    base, _hub = resolve_root(NAME, root, hf, HF_ID, [f"{sp}.json"], LAYOUT)
-    path = locate(NAME, base, [f"{sp}.json", f"data/{sp}.json"], LAYOUT)
-    rows = read_rows(path)
-    require_fields(NAME, path, rows, ("id", "image", "safe", "instr-resp"), KEYS)
+    sp, only, path = str(src.chosen["split"]), src.chosen["subset"], src.path
+    assert path is not None
     records: list[dict[str, Any]] = []
-    for r in rows:
+    for r in src.rows:
         pairs = r.get("instr-resp")
         if not isinstance(pairs, list):
             raise DataError(f"{NAME}: {path.name}: entry {r.get('id')!r} has no 'instr-resp' "
@@ -112,12 +98,10 @@ def load_vlguard(
             })
     if not records:
         raise DataError(f"{NAME}: no sample in {path} for subset {only!r}")
-    img_base = _image_base(path.parent, sp)
-    images = any_image_present(img_base, [r["image"] for r in records])
-    return finish(records, name=NAME, image_root=img_base, images=images, on_error=on_error,
-                  check_images=check_images,
-                  info={"loader": NAME, "variant": "instruction", "split": sp,
-                        "subset": only or "all", "path": str(path)})
+    return src.dataset(records, image_root=_image_base(path.parent, sp),
+                       info={"loader": NAME, "variant": "instruction", "split": sp,
+                             "subset": only or "all", "path": str(path)})
+
 
 
 def _as_bool(v: Any) -> bool | None:

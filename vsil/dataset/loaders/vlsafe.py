@@ -26,19 +26,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from vsil.dataset._dataset import Dataset, OnError
+from vsil.dataset._dataset import Dataset
 from vsil.dataset._errors import DataError
-from vsil.dataset._files import read_rows
-from vsil.dataset._registry import register_loader
-from vsil.dataset.loaders._common import (
-    any_image_present,
-    check_choice,
-    finish,
-    locate,
-    require_fields,
-    resolve_root,
-    unique_ids,
-)
+from vsil.dataset.loaders._common import unique_ids
+from vsil.dataset.loaders._spec import LoaderSpec, Option, Source, benchmark
 
 NAME = "vlsafe"
 HF_ID = "YangyiYY/LVLM_NLF"
@@ -48,38 +39,34 @@ LAYOUT = ("the LVLM_NLF layout: ROOT/VLSafe/harmlessness_examine.jsonl (or the V
           "as ROOT), with COCO train2017 images under coco_root=")
 
 
-@register_loader(
+SPEC = LoaderSpec(
     NAME,
     description="VLSafe: GPT-written harmful queries about COCO train2017 images "
     "(split='examine', 1,110, default; or 'alignment'). Images: coco_root=COCO train2017.",
+    layout=LAYOUT,
+    files=lambda c: [f"VLSafe/{SPLITS[str(c['split'])]}", SPLITS[str(c["split"])]],
+    required=("image_id", "query"),
+    columns=KEYS,
+    options=(Option("variant"), Option("split", tuple(SPLITS), "examine")),
+    extra=("coco_root",),
+    hf_id=HF_ID,
+    hub_files=lambda c: ["VLSafe/*.jsonl"],
+    root_may_be_file=True,
     where=f"HF {HF_ID} (folder VLSafe/); images from COCO train2017",
     license="see the LVLM_NLF dataset card; COCO images CC BY 4.0 (Flickr terms)",
-    hf_id=HF_ID,
 )
-def load_vlsafe(
-    root: str | os.PathLike[str] | None = None,
-    *,
-    variant: str | None = None,
-    split: str | None = None,
-    coco_root: str | os.PathLike[str] | None = None,
-    hf: bool = False,
-    on_error: OnError = "raise",
-    check_images: bool = True,
-) -> Dataset:
+
+
+@benchmark(SPEC)
+def load_vlsafe(src: Source) -> Dataset:
     """Load VLSafe from a local copy (or the hub's ``VLSafe/*.jsonl`` when online)."""
-    sp = check_choice(NAME, "split", split, tuple(SPLITS), "examine")
-    base, _hub = resolve_root(NAME, root, hf, HF_ID, ["VLSafe/*.jsonl"], LAYOUT)
-    if base.is_file():
-        path, base = base, base.parent
-    else:
-        path = locate(NAME, base, [f"VLSafe/{SPLITS[sp]}", SPLITS[sp]], LAYOUT)
-    rows = read_rows(path)
-    require_fields(NAME, path, rows, ("image_id", "query"), KEYS)
-    img_base = _image_base(base, path.parent, coco_root)
+    path = src.path
+    assert path is not None
+    img_base = _image_base(src.base, path.parent, src.extra["coco_root"])
     ids, composed = unique_ids([Path(str(r.get("image_id") or f"row{i}")).stem
-                                for i, r in enumerate(rows)])
+                                for i, r in enumerate(src.rows)])
     records: list[dict[str, Any]] = []
-    for sid, r in zip(ids, rows, strict=True):
+    for sid, r in zip(ids, src.rows, strict=True):
         rec: dict[str, Any] = {
             "id": sid,
             "text": r.get("query"),
@@ -88,14 +75,13 @@ def load_vlsafe(
         }
         meta = {k: val for k, val in r.items() if k not in ("query", "caption")}
         records.append({**meta, **rec})
-    images = img_base is not None and any_image_present(img_base, [r["image"] for r in records])
-    info: dict[str, Any] = {"loader": NAME, "variant": "query", "split": sp, "path": str(path),
-                            "ids_composed": composed}
+    info: dict[str, Any] = {"loader": NAME, "variant": "query", "split": src.chosen["split"],
+                            "path": str(path), "ids_composed": composed}
     if img_base is None:
         info["images_note"] = ("COCO train2017 images not found (pass coco_root=DIR); "
                                "loaded without images")
-    return finish(records, name=NAME, image_root=img_base, images=images, on_error=on_error,
-                  check_images=check_images, info=info)
+    return src.dataset(records, image_root=img_base, info=info)
+
 
 
 def _image_base(root: Path, folder: Path, coco_root: str | os.PathLike[str] | None

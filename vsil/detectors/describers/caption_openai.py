@@ -20,9 +20,9 @@ from typing import Any, ClassVar, Literal
 from vsil.dataset import ImageRef
 from vsil.detectors._base import Description
 from vsil.detectors._registry import register_detector
+from vsil.runtime.endpoint import Endpoint, require_http
 from vsil.runtime.replies import failure_of, reply_of
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_PROMPT = (
     "Describe this image objectively in two to four sentences for a content-safety audit. "
     "Name the main objects, people, actions and setting, and anything dangerous, illegal, "
@@ -96,15 +96,18 @@ class OpenAICaptioner:
         extra_body: Mapping[str, Any] | None = None,
         batch_size: int | None = None,
     ) -> None:
-        from vsil.runtime.http import ChatRuntime  # needs the [openai] extra (httpx, tenacity)
-
+        require_http()
         model = model or os.environ.get("OPENAI_MODEL")
         if not model:
             raise ValueError("caption-openai needs a model: 'caption-openai:MODEL' or model=...")
         if image_format not in ("jpeg", "png"):
             raise ValueError("image_format must be 'jpeg' or 'png'")
         self.model = model
-        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        self.endpoint = Endpoint.resolve(
+            base_url, api_key, concurrency=concurrency, max_retries=max_retries,
+            timeout=timeout, max_identical_failures=max_identical_failures,
+            backoff_base=backoff_base)
+        self.base_url = self.endpoint.base_url
         self.prompt = prompt
         self.max_tokens = int(max_tokens)
         self.temperature = float(temperature)
@@ -112,18 +115,12 @@ class OpenAICaptioner:
         self.image_format: Literal["jpeg", "png"] = image_format
         self.extra_body = dict(extra_body or {})
         self.batch_size = batch_size or 4 * concurrency
-        self._runtime = ChatRuntime(
-            self.base_url,
-            api_key if api_key is not None else os.environ.get("OPENAI_API_KEY"),
-            concurrency=concurrency, max_retries=max_retries, timeout=timeout,
-            max_identical_failures=max_identical_failures, backoff_base=backoff_base)
+        self._runtime = self.endpoint.runtime()
 
     # --- identity --------------------------------------------------------------------------
 
     def _params(self) -> dict[str, Any]:
-        from vsil.runtime.http import safe_host
-
-        return {"backend": "openai-compatible", "host": safe_host(self.base_url),
+        return {"backend": "openai-compatible", "host": self.endpoint.host,
                 "model": self.model,
                 "prompt_sha256": hashlib.sha256(self.prompt.encode()).hexdigest(),
                 "decoding": {"temperature": self.temperature, "max_tokens": self.max_tokens,
@@ -141,9 +138,7 @@ class OpenAICaptioner:
                 "usage": self._runtime.usage.to_json()}
 
     def __repr__(self) -> str:
-        from vsil.runtime.http import safe_host
-
-        return f"OpenAICaptioner(model={self.model!r}, host={safe_host(self.base_url)!r})"
+        return f"OpenAICaptioner(model={self.model!r}, host={self.endpoint.host!r})"
 
     # --- describing ------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
@@ -383,28 +383,29 @@ _OPTS = ("Options: device=, dtype=, batch_size=, max_new_tokens= (10), revision=
          "categories=, excluded_categories=.")
 
 
-@register_detector(
-    "llamaguard3-vision", "judge", extra="llamaguard", needs="text + image pixels; GPU",
-    outputs="unsafe, p_unsafe, S1-S13 categories",
-    description="Llama Guard 3 11B Vision via transformers (the paper's judge). " + _OPTS)
-def llamaguard3_vision(model: str = HUB_IDS["vision"], **kw: Any) -> LlamaGuardJudge:
-    return LlamaGuardVisionJudge(model, **kw)
+#: (name, checkpoint in HUB_IDS, judge class, needs, categories, description)
+_CHECKPOINTS: tuple[tuple[str, str, type[LlamaGuardJudge], str, str, str], ...] = (
+    ("llamaguard3-vision", "vision", LlamaGuardVisionJudge, "text + image pixels; GPU",
+     "S1-S13", "Llama Guard 3 11B Vision via transformers (the paper's judge). "),
+    ("llamaguard3-8b", "8b", LlamaGuard8BJudge, "text (image_text if any); GPU", "S1-S14",
+     "Llama Guard 3 8B text model via transformers; the model card's J(T). "),
+    ("llamaguard3-1b", "1b", LlamaGuard1BJudge, "text (image_text if any)", "S1-S13",
+     "Llama Guard 3 1B text model via transformers. "),
+)
 
 
-@register_detector(
-    "llamaguard3-8b", "judge", extra="llamaguard", needs="text (image_text if any); GPU",
-    outputs="unsafe, p_unsafe, S1-S14 categories",
-    description="Llama Guard 3 8B text model via transformers; the model card's J(T). " + _OPTS)
-def llamaguard3_8b(model: str = HUB_IDS["8b"], **kw: Any) -> LlamaGuardJudge:
-    return LlamaGuard8BJudge(model, **kw)
+def _checkpoint_factory(cls: type[LlamaGuardJudge], default: str
+                        ) -> Callable[..., LlamaGuardJudge]:
+    def factory(model: str = default, **kw: Any) -> LlamaGuardJudge:
+        return cls(model, **kw)
+
+    return factory
 
 
-@register_detector(
-    "llamaguard3-1b", "judge", extra="llamaguard", needs="text (image_text if any)",
-    outputs="unsafe, p_unsafe, S1-S13 categories",
-    description="Llama Guard 3 1B text model via transformers. " + _OPTS)
-def llamaguard3_1b(model: str = HUB_IDS["1b"], **kw: Any) -> LlamaGuardJudge:
-    return LlamaGuard1BJudge(model, **kw)
+for _name, _key, _cls, _needs, _cats, _what in _CHECKPOINTS:
+    register_detector(_name, "judge", extra="llamaguard", needs=_needs,
+                      outputs=f"unsafe, p_unsafe, {_cats} categories",
+                      description=_what + _OPTS)(_checkpoint_factory(_cls, HUB_IDS[_key]))
 
 
 @register_detector(

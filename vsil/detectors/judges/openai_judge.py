@@ -28,6 +28,7 @@ from vsil.detectors.judges.prompts import (
     custom_preset,
     looks_like_refusal,
 )
+from vsil.runtime.endpoint import DEFAULT_BASE_URL, Endpoint, require_http
 from vsil.runtime.failures import EndpointUnavailable, classify_exception
 from vsil.runtime.replies import failure_of, reply_of
 
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from vsil.dataset import ImageRef
     from vsil.runtime.http import ChatResult, ChatRuntime, PriceTable
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DESCRIPTION_EVIDENCE = "image judged from its description (no pixels sent)"
 
 
@@ -105,13 +105,16 @@ class OpenAIJudge:
         extra_body: Mapping[str, Any] | None = None,
         batch_size: int | None = None,
     ) -> None:
-        from vsil.runtime.http import ChatRuntime  # needs the [openai] extra (httpx, tenacity)
-
+        require_http()
         model = model or os.environ.get("OPENAI_MODEL")
         if not model:
             raise ValueError("OpenAIJudge needs a model: judge='openai:MODEL' or model=...")
         self.model = model
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
+        self.endpoint = Endpoint.resolve(
+            base_url, api_key, concurrency=concurrency, max_retries=max_retries,
+            timeout=timeout, max_identical_failures=max_identical_failures,
+            backoff_base=backoff_base)
+        self.base_url = self.endpoint.base_url
         if template is not None:
             self.preset = custom_preset(template, text_template=text_template, parse=parse,
                                         labels=labels)
@@ -133,13 +136,7 @@ class OpenAIJudge:
         self.on_outage = on_outage
         self.extra_body = dict(extra_body or {})
         self.batch_size = batch_size or 4 * concurrency
-        self._runtime: ChatRuntime = ChatRuntime(
-            self.base_url,
-            api_key if api_key is not None else os.environ.get("OPENAI_API_KEY"),
-            concurrency=concurrency, max_retries=max_retries, timeout=timeout,
-            max_identical_failures=max_identical_failures, backoff_base=backoff_base,
-            prices=prices,
-        )
+        self._runtime: ChatRuntime = self.endpoint.runtime(prices=prices)
         self.refused = 0
         self.parse_errors = 0
 
@@ -155,9 +152,7 @@ class OpenAIJudge:
 
     @property
     def fingerprint(self) -> str:
-        from vsil.runtime.http import safe_host
-
-        blob = json.dumps({"backend": "openai-compatible", "host": safe_host(self.base_url),
+        blob = json.dumps({"backend": "openai-compatible", "host": self.endpoint.host,
                            "model": self.model, "preset": self.preset.name,
                            "prompt": self.preset.prompt_sha256(), "decoding": self._decoding(),
                            "image": self._image_params(), "max_tokens": self.max_tokens},
@@ -167,11 +162,9 @@ class OpenAIJudge:
 
     def info(self) -> dict[str, Any]:
         """Provenance (no key). ``usage`` is run state, not part of the fingerprint."""
-        from vsil.runtime.http import safe_host
-
         return {
             "backend": "openai-compatible",
-            "base_url_host": safe_host(self.base_url),
+            "base_url_host": self.endpoint.host,
             "model": self.model,
             "preset": self.preset.name,
             "prompt_sha256": self.preset.prompt_sha256(),
@@ -190,9 +183,7 @@ class OpenAIJudge:
                 "parse_errors": self.parse_errors}
 
     def __repr__(self) -> str:
-        from vsil.runtime.http import safe_host
-
-        return (f"OpenAIJudge(model={self.model!r}, host={safe_host(self.base_url)!r}, "
+        return (f"OpenAIJudge(model={self.model!r}, host={self.endpoint.host!r}, "
                 f"preset={self.preset.name!r}, concurrency={self._runtime.concurrency})")
 
     # --- judging -------------------------------------------------------------------------
@@ -222,12 +213,10 @@ class OpenAIJudge:
                 out[i] = Verdict.failed(f"unreadable reply: {type(e).__name__}: {e}",
                                         "transient", evidence=notes[i])
         if self._runtime.circuit_open and self.on_outage == "raise":
-            from vsil.runtime.http import safe_host
-
             err = self._runtime.open_error
             self._runtime.reset_circuit()
             raise EndpointUnavailable(
-                f"judge endpoint {safe_host(self.base_url)} (model {self.model!r}) is "
+                f"judge endpoint {self.endpoint.host} (model {self.model!r}) is "
                 f"unavailable: {err} ({self._runtime.max_identical_failures} identical "
                 "failures in a row); verdicts judged so far are cached, fix the "
                 "endpoint and run again to resume")
