@@ -64,7 +64,7 @@ def test_agreement_of_two_real_audits(two_audits: tuple[vsil.AuditResult, vsil.A
     res = vsil.agree(a, b)
     assert res.names == ["embedded", "rule"] and res.n_matched == len(ROWS)
     s = res.summary().set_index("verdict")
-    assert set(s.index) == {"J(T)", "J(T,I)"}  # no J(I) column in these audits
+    assert set(s.index) == {"J(T)", "J(I)", "J(T,I)"}
     for verdict, col in (("J(T)", "text_unsafe"), ("J(T,I)", "pair_unsafe")):
         differ, n_both = _expected(a.samples, b.samples, col)
         row = s.loc[verdict]

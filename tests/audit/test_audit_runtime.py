@@ -39,13 +39,13 @@ def test_per_sample_columns_and_figures(cache_path: Path) -> None:
 def test_second_run_computes_nothing(cache_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     j1 = RuleJudge()
     vsil.audit(ROWS, judge=j1, overlap=(), cache=cache_path)
-    assert j1.calls == 10
+    assert j1.calls == 10 + 3  # J(T,I) and J(T) per row, J(I) per distinct caption (3)
     j2 = RuleJudge()
     res = vsil.audit(ROWS, judge=j2, overlap=(), cache=cache_path)
     # labels and refusals come from the cache; only the failed row (J(T,I) and J(T)) is retried
-    assert j2.calls == 2 and res.summary.computed == 2 and res.summary.cache_hits == 8
+    assert j2.calls == 2 and res.summary.computed == 2 and res.summary.cache_hits == 8 + 3
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "audited 5 samples" in line and "8 cache hits" in line and "2 errors" in line
+    assert "audited 5 samples" in line and "11 cache hits" in line and "2 errors" in line
     ok_rows = [r for r in ROWS if r["id"] != "fail"]
     j3 = RuleJudge()
     vsil.audit(ok_rows, judge=j3, overlap=(), cache=cache_path, quiet=True)
@@ -84,7 +84,8 @@ def test_interrupted_run_resumes(cache_path: Path) -> None:
     fresh = RuleJudge()
     fresh.batch_size = 10  # type: ignore[attr-defined]
     res = vsil.audit(rows, judge=fresh, overlap=(), cache=cache_path, quiet=True)
-    assert fresh.calls == 80 - 20  # the two finished batches were kept
+    # the two finished batches were kept; + J(I) of the one distinct image text
+    assert fresh.calls == 80 - 20 + 1
     full = vsil.audit(rows, judge=RuleJudge(), overlap=(), cache=False, quiet=True)
     pd.testing.assert_frame_equal(res.samples, full.samples)
 

@@ -110,9 +110,16 @@ SOME_KEYS = [
 ]
 
 
-def _audit(cache: Path, judge: Any) -> vsil.AuditResult:
+#: columns added after ce7cdda (J(I) and harm_source, vsil.audit.harm_source)
+NEW_COLUMNS = ["image_unsafe", "p_image_unsafe", "image_categories", "image_verdict_source",
+               "harm_source"]
+
+
+def _audit(cache: Path, judge: Any, image_judge: Any = None) -> vsil.AuditResult:
+    # image_judge=None: no J(I), exactly what vsil asked before J(I) existed
     return vsil.audit(ROWS, judge=judge, overlap=[WordOverlap(), PixelOverlap()],
-                      describe=[BytesDescriber()], cache=cache, quiet=True, on_error="keep")
+                      describe=[BytesDescriber()], cache=cache, quiet=True, on_error="keep",
+                      image_judge=image_judge)
 
 
 def _keys(cache: Path) -> list[tuple[str, str]]:
@@ -124,11 +131,12 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _run(tmp_path: Path) -> tuple[list[tuple[str, str]], str]:
+def _run(tmp_path: Path, image_judge: Any = None) -> tuple[list[tuple[str, str]], str]:
     cache = tmp_path / "cache.sqlite"
-    _audit(cache, RuleJudge())
-    res = _audit(cache, PixelJudge())
-    samples = res.samples.to_json(orient="records", force_ascii=False)
+    _audit(cache, RuleJudge(), image_judge)
+    res = _audit(cache, PixelJudge(), image_judge)
+    samples = res.samples.drop(columns=NEW_COLUMNS).to_json(orient="records",
+                                                             force_ascii=False)
     return _keys(cache), samples
 
 
@@ -152,3 +160,13 @@ def test_a_second_run_reads_every_output_back(tmp_path: Path) -> None:
     res = _audit(cache, again)
     # everything but nothing is recomputed: the refusal and the parse failure are cached too
     assert again.calls == 0 and res.summary.computed == 0
+
+
+def test_asking_j_i_keeps_every_earlier_key_and_result(tmp_path: Path) -> None:
+    """With J(I) (the default), the earlier entries are still the ones read and written, the
+    only new ones are J(I)'s, and the earlier columns are unchanged."""
+    old_keys, old_samples = _run(tmp_path / "old")
+    keys, samples = _run(tmp_path / "new", image_judge="auto")
+    assert set(old_keys) < set(keys) and samples == old_samples
+    new = set(keys) - set(old_keys)
+    assert {ns for ns, _ in new} <= {"judge:rule-v1:FAILME:REFUSEME", "judge:rule-px-v1"}

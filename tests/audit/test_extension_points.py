@@ -106,13 +106,17 @@ def test_the_plan_builds_every_detector_once(tmp_path: Path) -> None:
     plan = plan_audit(ds, judge, None, "lexical", "auto", tmp_path / "c.sqlite")
     assert plan.pair_judge is judge and plan.text_judge is judge
     assert plan.overlap_names == ["lexical"] and plan.describers == []  # nothing to describe
+    assert plan.image_judge is judge  # J(I) asks the text judge by default
     assert plan.fingerprints() == {"judge": judge.fingerprint,
                                    "text_judge": judge.fingerprint,
+                                   "image_judge": judge.fingerprint,
                                    "overlap:lexical": plan.scorers[0].fingerprint}
+    assert plan_audit(ds, judge, image_judge=None).image_judge is None
     assert plan.cache.path == str((tmp_path / "c.sqlite").resolve())
     assert plan_audit(ds, judge, cache=False).cache.path is None
     separate = plan_audit(ds, judge, RuleJudge(refuse_on="NEVER"), ())
     assert separate.text_judge is not separate.pair_judge
+    assert separate.image_judge is separate.text_judge
     assert separate.specs is not None and separate.specs.pair.build() is judge
     assert separate.specs.text is not None and separate.specs.overlaps == []
 

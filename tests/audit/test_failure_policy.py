@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -201,16 +202,17 @@ def test_retry_errors_asks_cached_failures_again(tmp_path: Path) -> None:
     rows = [{"id": i, "text": t, "image_text": "a photo"}
             for i, t in (("g", "GARBLE me"), ("r", "REFUSEME"), ("f", "FAILME"), ("ok", "a bomb"))]
     cache = tmp_path / "c.sqlite"
+    audit = partial(vsil.audit, image_judge=None)  # J(T,I) and J(T) only: counts below
     j = RuleJudge()
-    vsil.audit(rows, judge=j, overlap=(), cache=cache, quiet=True)
+    audit(rows, judge=j, overlap=(), cache=cache, quiet=True)
     assert j.calls == 8
     kinds = sorted(e.get("failure") or "-" for e in _entries(cache))
     assert kinds == ["-", "-", "parse", "parse", "refusal", "refusal"]  # never "transient"
     again = RuleJudge()
-    vsil.audit(rows, judge=again, overlap=(), cache=cache, quiet=True)
+    audit(rows, judge=again, overlap=(), cache=cache, quiet=True)
     assert again.calls == 2  # only the transient failure (pair + text) is asked again
     retry = RuleJudge()
-    res = vsil.audit(rows, judge=retry, overlap=(), cache=cache, quiet=True,
+    res = audit(rows, judge=retry, overlap=(), cache=cache, quiet=True,
                      retry_errors=True)
     assert retry.calls == 6  # every failure, cached or not
     assert res.summary.errors_by_kind == {"parse": 1, "refusal": 1, "transient": 1}
@@ -225,4 +227,5 @@ def test_cache_entries_of_older_versions_without_a_kind_are_recomputed(tmp_path:
             {"unsafe": None, "error": "encoder failed: boom", "transient": False}),))
     j = RuleJudge()
     res = vsil.audit(rows, judge=j, overlap=(), cache=cache, quiet=True)
-    assert j.calls == 2 and res.samples["error"].isna().all()
+    # J(T,I), J(T) and J(I) (the image text judged as a text) are all asked again
+    assert j.calls == 3 and res.samples["error"].isna().all()

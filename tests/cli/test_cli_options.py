@@ -15,7 +15,7 @@ runner = CliRunner()
 
 def test_both_commands_offer_every_shared_option() -> None:
     flags = [f.metadata["decls"][0] for f in dataclasses.fields(AuditArgs)]
-    assert len(flags) == 18
+    assert len(flags) == 19
     for cmd in ("audit", "filter"):
         out = runner.invoke(app, [cmd, "--help"], terminal_width=200).output
         missing = [f for f in flags if f not in out]
@@ -29,8 +29,9 @@ def test_the_options_become_the_arguments_of_vsil_audit() -> None:
     assert args.audit_kwargs() == {
         "judge": "openai:m", "overlap": ["lexical"], "text_judge": None,
         "describe": ["ocr", "caption-hf"], "cache": False, "retry_errors": False,
-        "judge_options": {"base_url": "http://h/v1", "concurrency": 4},
+        "image_judge": "auto", "judge_options": {"base_url": "http://h/v1", "concurrency": 4},
         "image_root": "imgs", "text": "question"}
     assert AuditArgs().audit_kwargs() == {
         "judge": "embedded", "overlap": ["embedding", "lexical"], "text_judge": None,
-        "describe": "auto", "cache": True, "retry_errors": False}
+        "describe": "auto", "cache": True, "retry_errors": False, "image_judge": "auto"}
+    assert AuditArgs(image_judge="none").audit_kwargs()["image_judge"] is None

@@ -88,8 +88,10 @@ def test_every_sample_is_in_the_page_as_it_is_in_the_frame() -> None:
             assert got is None or abs(got - want) <= 5e-5
     assert _column(d, "error_type") == [
         "no error" if not isinstance(e, str) else "error" for e in s["error"]]
-    assert d["filters"] == ["pair_verdict", "text_verdict", "leak", "category",
+    assert d["filters"] == ["pair_verdict", "text_verdict", "leak", "harm_source", "category",
                             "sub_category", "error_type"]
+    assert _column(d, "harm_source") == [v if isinstance(v, str) else ""
+                                         for v in s["harm_source"]]
     assert d["sorts"][:3] == ["leakage_score", "p_pair_unsafe", "p_text_unsafe"]
     assert d["default_sort"] == "leakage_score"
     assert "This page weighs about" in html and "no thumbnail" not in html

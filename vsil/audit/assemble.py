@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from vsil._version import __version__
+from vsil.audit.harm_source import NO_IMAGE_VIEW, harm_columns, harm_shares, harm_source
 from vsil.audit.metrics import figures
 from vsil.audit.outputs import AuditOutputs
 from vsil.audit.plan import AuditPlan
@@ -67,13 +68,25 @@ def _unjudged_row(error: str, overlap_names: Sequence[str]) -> dict[str, Any]:
     rec: dict[str, Any] = dict(
         pair_unsafe=None, text_unsafe=None, p_pair_unsafe=None, p_text_unsafe=None,
         leaky=None, leakage_score=None, pair_categories=[], text_categories=[],
-        shared_concepts=[], evidence="", error=error, error_kind="load")
+        shared_concepts=[], evidence="", error=error, error_kind="load",
+        image_unsafe=None, p_image_unsafe=None, image_categories=[],
+        image_verdict_source=None, harm_source="unjudged")
     rec.update({f"overlap_{name}": None for name in overlap_names})
     return rec
 
 
+def _image_cells(iv: Verdict | None, where: str | None, asked: bool) -> dict[str, Any]:
+    """J(I)'s columns for one judged row (all empty when the audit asked no J(I))."""
+    if iv is None:
+        return dict(image_unsafe=None, p_image_unsafe=None, image_categories=[],
+                    image_verdict_source=None)
+    return dict(image_unsafe=iv.unsafe, p_image_unsafe=iv.probability,
+                image_categories=list(iv.categories), image_verdict_source=where or None)
+
+
 def _judged_row(pv: Verdict, tv: Verdict, ovs: dict[str, Overlap], image_text: str | None,
-                describe_error: str | None) -> dict[str, Any]:
+                describe_error: str | None, iv: Verdict | None = None,
+                image_where: str | None = None, image_asked: bool = False) -> dict[str, Any]:
     shared = sorted({c for o in ovs.values() for c in o.concepts})
     errors = [e for e in (pv.problem("J(T,I)"), tv.problem("J(T)")) if e]
     notes = [n for k, o in ovs.items() if image_text and (n := o.problem(k))]
@@ -92,6 +105,11 @@ def _judged_row(pv: Verdict, tv: Verdict, ovs: dict[str, Overlap], image_text: s
         error_kind=error_kind(pv, tv),
     )
     rec.update({f"overlap_{name}": o.score for name, o in ovs.items()})
+    rec.update(_image_cells(iv, image_where, image_asked))
+    rec["harm_source"] = harm_source(pv.unsafe, tv.unsafe, rec["image_unsafe"])
+    if image_asked and rec["harm_source"] == "unjudged" and pv.unsafe and tv.unsafe is False:
+        why = iv.problem("J(I)") if iv is not None else NO_IMAGE_VIEW
+        rec["evidence"] = "; ".join(x for x in (rec["evidence"], why) if x)
     return rec
 
 
@@ -111,13 +129,16 @@ def sample_frame(ds: Dataset, out: AuditOutputs) -> pd.DataFrame:
             rec.update(_unjudged_row(f"load: {s.load_error}", list(out.overlaps)))
         else:
             ovs = {name: vals[j] for name, vals in out.overlaps.items()}
+            asked = bool(out.image)
             rec.update(_judged_row(out.pair[j], out.text[j], ovs, d.image_text[i],
-                                   d.extra[i].get("describe_error")))
+                                   d.extra[i].get("describe_error"),
+                                   out.image[j] if asked else None,
+                                   out.image_sources[j] if asked else None, asked))
         records.append(rec)
     df = pd.DataFrame.from_records(records)
-    for c in ("pair_unsafe", "text_unsafe", "leaky"):
+    for c in ("pair_unsafe", "text_unsafe", "leaky", "image_unsafe"):
         df[c] = df[c].astype("boolean")
-    for c in ("p_pair_unsafe", "p_text_unsafe", "leakage_score",
+    for c in ("p_pair_unsafe", "p_text_unsafe", "p_image_unsafe", "leakage_score",
               *[f"overlap_{n}" for n in out.overlaps]):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
     return cast(pd.DataFrame, df)
@@ -149,6 +170,8 @@ def per_category(samples: pd.DataFrame, overlap_names: list[str], *, seed: int =
             row[f"{k}_lo"], row[f"{k}_hi"] = lo, hi
         for name in overlap_names:
             row[f"overlap_{name}"] = nanmean(g[f"overlap_{name}"])
+        if "harm_source" in g:
+            row.update(harm_columns(g["harm_source"]))
         out.append(row)
     res = pd.DataFrame(out)
     res = res.sort_values(["category", "sub_category"], key=lambda s: s.replace("*", ""),
@@ -177,6 +200,8 @@ def summarise(ds: Dataset, samples: pd.DataFrame, out: AuditOutputs, *, seed: in
         errors_by_kind={str(k): int(v) for k, v in
                         samples["error_kind"].dropna().value_counts().sort_index().items()},
         warnings=list(out.warnings),
+        harm_sources=harm_shares(samples["harm_source"]) if "harm_source" in samples else {},
+        image_judge=out.image_judge.name if out.image_judge is not None else "",
     )
 
 
@@ -199,6 +224,10 @@ def provenance(ds: Dataset, plan: AuditPlan, engine: str) -> dict[str, Any]:
         else "separate text judge for J(T)",
         "judge": _info(plan.pair_judge),
         "text_judge": _info(plan.text_judge),
+        "image_judge": None if plan.image_judge is None else {
+            **_info(plan.image_judge),
+            "role": "J(I): the image alone, on its pixels when the judge sees pixels and the "
+                    "sample has an image, otherwise on its image_text judged as a text"},
         "overlap": [_info(s) for s in plan.scorers],
         "describers": [_info(d) for d in plan.describer_objects],
         "describe": describe if isinstance(describe, bool | str | None)

@@ -16,7 +16,7 @@ from vsil.audit.assemble import assemble, summary_line
 from vsil.audit.describe import DescribeArg
 from vsil.audit.engines import Engine, get_engine
 from vsil.audit.engines.ray import from_ray, is_ray_dataset
-from vsil.audit.plan import CacheArg, plan_audit
+from vsil.audit.plan import CacheArg, ImageJudgeArg, plan_audit
 from vsil.audit.result import AuditResult
 from vsil.dataset import load
 from vsil.detectors import Judge, OverlapScorer
@@ -31,6 +31,7 @@ def audit(
     overlap: Sequence[str | OverlapScorer] | str | None = ("embedding", "lexical"),
     *,
     text_judge: str | Judge | None = None,
+    image_judge: ImageJudgeArg = "auto",
     judge_options: Mapping[str, Any] | None = None,
     describe: DescribeArg = "auto",
     cache: CacheArg = True,
@@ -55,6 +56,10 @@ def audit(
             or a judge object; see ``vsil detectors``.
         overlap: overlap scorer names or objects (``"embedding"``, ``"lexical"``, ``"clip"``).
         text_judge: a different judge for J(T) (e.g. ``"llamaguard3-8b"``); default: ``judge``.
+        image_judge: the judge of J(I), the image alone, behind each sample's
+            ``harm_source`` (text / image / joint / none / unjudged): ``"auto"`` (the J(T)
+            judge on the image's text), a judge name or object (on pixels when it sees them,
+            e.g. ``"shieldgemma2"``), or None for no J(I). See docs/results.md.
         judge_options: keyword arguments for judges given by name (``base_url``, ``api_key``,
             ``concurrency``, ``device`` ...); see each judge's docs.
         describe: fill missing ``image_text`` from the images (``"auto"``), force describers
@@ -86,7 +91,7 @@ def audit(
     runner = get_engine(engine, ray_options)
     plan = plan_audit(ds, judge, text_judge, overlap, describe, cache,
                       judge_options=judge_options, retry_errors=retry_errors,
-                      show_progress=show_progress)
+                      show_progress=show_progress, image_judge=image_judge)
     out = runner.compute(ds, plan)
     result = assemble(ds, plan, out, engine=runner.name, seed=seed)
     result.provenance["elapsed_s"] = round(time.perf_counter() - started, 3)

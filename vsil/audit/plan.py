@@ -43,6 +43,8 @@ class RebuildSpecs:
     text: DetectorSpec | None
     overlaps: list[DetectorSpec]
     describers: list[DetectorSpec | None]
+    #: J(I)'s judge when it is neither the pair nor the text judge
+    image: DetectorSpec | None = None
 
 
 @dataclass
@@ -73,8 +75,10 @@ class AuditPlan:
 
     ``describers`` are (describer, None), or (None, why) for a default describer whose extra
     is missing; they are built only when some sample needs describing. ``text_judge`` is
-    ``pair_judge`` itself when no separate text judge was given. ``specs``: how to rebuild
-    them elsewhere (None for a plan made by hand, which only runs in this process).
+    ``pair_judge`` itself when no separate text judge was given. ``image_judge`` asks J(I)
+    (`vsil.audit.harm_source`): the text judge itself by default, another judge, or None for
+    no J(I). ``specs``: how to rebuild them elsewhere (None for a plan made by hand, which
+    only runs in this process).
     """
 
     pair_judge: Judge
@@ -86,6 +90,7 @@ class AuditPlan:
     cache: CachePolicy
     show_progress: bool | None = None
     specs: RebuildSpecs | None = None
+    image_judge: Judge | None = None
 
     @property
     def overlap_names(self) -> list[str]:
@@ -99,9 +104,14 @@ class AuditPlan:
     def fingerprints(self) -> dict[str, str]:
         """Every detector's fingerprint, by role: what the cache keys are made of."""
         fps = {"judge": self.pair_judge.fingerprint, "text_judge": self.text_judge.fingerprint}
+        if self.image_judge is not None:
+            fps["image_judge"] = self.image_judge.fingerprint
         fps.update({f"overlap:{s.name}": s.fingerprint for s in self.scorers})
         fps.update({f"describer:{d.name}": d.fingerprint for d in self.describer_objects})
         return fps
+
+
+ImageJudgeArg = str | Judge | bool | None
 
 
 def plan_audit(ds: Dataset, judge: str | Judge = "embedded",
@@ -109,13 +119,27 @@ def plan_audit(ds: Dataset, judge: str | Judge = "embedded",
                overlap: Sequence[str | OverlapScorer] | str | None = ("embedding", "lexical"),
                describe: DescribeArg = "auto", cache: CacheArg = True, *,
                judge_options: Mapping[str, Any] | None = None, retry_errors: bool = False,
-               show_progress: bool | None = None) -> AuditPlan:
+               show_progress: bool | None = None,
+               image_judge: ImageJudgeArg = "auto") -> AuditPlan:
     """Build every detector of an audit of ``ds`` once (arguments as in `vsil.audit`)."""
     opts = {k: v for k, v in (judge_options or {}).items() if v is not None}
     if isinstance(overlap, str):
         overlap = [overlap]
     pair_judge = create("judge", judge, **opts)
     txt_judge = create("judge", text_judge, **opts) if text_judge is not None else pair_judge
+    img_judge: Judge | None
+    img_spec: DetectorSpec | None = None
+    if image_judge is None or image_judge is False:
+        img_judge = None
+    elif image_judge is True or image_judge == "auto":
+        img_judge = txt_judge
+    elif isinstance(image_judge, str) and image_judge == judge:
+        img_judge = pair_judge
+    elif isinstance(image_judge, str) and image_judge == text_judge:
+        img_judge = txt_judge
+    else:
+        img_judge = create("judge", image_judge, **opts)
+        img_spec = DetectorSpec("judge", image_judge, opts)
     scorers = [create("overlap", o) for o in (overlap or ())]
     describers, d_specs, force = _describers(ds, describe)
     return AuditPlan(pair_judge=pair_judge, text_judge=txt_judge, scorers=scorers,
@@ -125,7 +149,9 @@ def plan_audit(ds: Dataset, judge: str | Judge = "embedded",
                          DetectorSpec("judge", judge, opts),
                          DetectorSpec("judge", text_judge, opts) if text_judge is not None
                          else None,
-                         [DetectorSpec("overlap", o) for o in (overlap or ())], d_specs))
+                         [DetectorSpec("overlap", o) for o in (overlap or ())], d_specs,
+                         img_spec),
+                     image_judge=img_judge)
 
 
 def _describers(ds: Dataset, describe: DescribeArg

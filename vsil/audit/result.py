@@ -56,6 +56,7 @@ SAMPLE_COLUMNS = (
     "id", "category", "sub_category", "text", "image", "image_text", "image_text_source",
     "pair_unsafe", "text_unsafe", "p_pair_unsafe", "p_text_unsafe", "leaky", "leakage_score",
     "pair_categories", "text_categories", "shared_concepts", "evidence", "error", "error_kind",
+    "image_unsafe", "p_image_unsafe", "image_categories", "image_verdict_source", "harm_source",
 )
 
 
@@ -95,6 +96,10 @@ class AuditSummary:
     #: error rows per kind: ``load`` or a failure kind of `vsil.runtime.failures`
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: where the harm lives: per class (text, image, joint, none, unjudged) its ``n``,
+    #: ``share`` of all N and Wilson 95% interval ``lo`` / ``hi`` (vsil.audit.harm_source)
+    harm_sources: dict[str, dict[str, float]] = field(default_factory=dict)
+    image_judge: str = ""
 
     # the figures, read through (summary.r1 is summary.figures.r1); see LeakageFigures
     n: ClassVar[Figure[int]] = Figure()
@@ -128,8 +133,10 @@ class AuditSummary:
             elif v is None:
                 f[k] = math.nan
         known = {x.name for x in fields(cls)}
+        harm = {c: {k: math.nan if x is None else x for k, x in v.items()}
+                for c, v in (d.get("harm_sources") or {}).items()}
         return cls(**{**{k: v for k, v in d.items() if k in known},
-                      "figures": LeakageFigures(**f)})
+                      "figures": LeakageFigures(**f), "harm_sources": harm})
 
     def table(self) -> pd.DataFrame:
         """The headline figures as a small frame: value, 95% interval, count."""
@@ -143,6 +150,8 @@ class AuditSummary:
             ("text-only unsafe rate", f.text_unsafe_rate, f.text_unsafe_rate_ci,
              f.n_text_unsafe),
         ]
+        rows += [(f"harm source: {k}", v["share"], (v["lo"], v["hi"]), int(v["n"]))
+                 for k, v in self.harm_sources.items()]
         rows += [(f"mean overlap: {k}", v, (math.nan, math.nan), None)
                  for k, v in self.overlap_means.items()]
         return cast(pd.DataFrame, pd.DataFrame(

@@ -39,6 +39,9 @@ class AuditArgs:
         "openai:MODEL | llamaguard3:PATH (see `vsil detectors`)."))
     text_judge: str | None = field(default=None, metadata=_opt(
         "--text-judge", help="A different judge for J(T)."))
+    image_judge: str = field(default="auto", metadata=_opt(
+        "--image-judge", help="Judge of J(I), the image alone, behind harm_source: auto (the "
+        "J(T) judge on the image's text) | a judge name (on pixels when it sees them) | none."))
     base_url: str | None = field(default=None, metadata=_opt(
         "--base-url", help="Base URL of an OpenAI-compatible judge (else OPENAI_BASE_URL; "
         "the key is read from OPENAI_API_KEY)."))
@@ -93,6 +96,7 @@ class AuditArgs:
         opts = self.judge_options()
         return {"judge": self.judge, "overlap": overlaps(self.overlap),
                 "text_judge": self.text_judge, "describe": describe_arg(self.describe),
+                "image_judge": None if self.image_judge.lower() == "none" else self.image_judge,
                 "cache": cache_arg(self.no_cache, self.cache),
                 "retry_errors": self.retry_errors,
                 **({"judge_options": opts} if opts else {}), **self.load_kwargs()}

@@ -109,6 +109,17 @@ class FigureRow:
     note: str = ""
 
 
+HARM_CLASSES = ("text", "image", "joint", "none", "unjudged")
+#: what each harm_source class means, beside its share (vsil.audit.harm_source)
+HARM_NOTES = {
+    "text": "pair and text unsafe: the leak (= R2); Wilson 95%",
+    "image": "pair unsafe, text safe, image alone unsafe; Wilson 95%",
+    "joint": "pair unsafe, text and image each safe alone; Wilson 95%",
+    "none": "pair safe; Wilson 95%",
+    "unjudged": "a needed verdict is missing; never guessed",
+}
+
+
 def headline(result: AuditResult) -> list[FigureRow]:
     """N, scored, errors, R1, R2, R1-R2, leak ratio, text-only rate, overlap means."""
     f = result.summary.figures
@@ -131,6 +142,10 @@ def headline(result: AuditResult) -> list[FigureRow]:
         FigureRow("text-only unsafe rate J(T)", pct(f.text_unsafe_rate),
                   pct_ci(f.text_unsafe_rate_ci), f"{f.n_text_unsafe} / {n}", "Wilson 95%"),
     ]
+    for cls, v in result.summary.harm_sources.items():
+        rows.append(FigureRow(f"harm source: {cls}", pct(v.get("share")),
+                              pct_ci((v.get("lo"), v.get("hi"))), f"{_int(v.get('n'))} / {n}",
+                              HARM_NOTES.get(cls, "")))
     for name, mean in result.summary.overlap_means.items():
         ci, k = overlap_ci(result.samples, name)
         rows.append(FigureRow(f"mean overlap: {name}", num(mean), num_ci(ci),
@@ -246,6 +261,8 @@ def category_rows(per_category: pd.DataFrame, overlap_names: list[str],
             row[key] = pct(r.get(key))
             row[f"{key}_ci"] = pct_ci((r.get(f"{key}_lo"), r.get(f"{key}_hi")))
         row["overlap"] = [num(r.get(f"overlap_{n}")) for n in overlap_names]
+        row["harm"] = [pct(r.get(f"harm_{c}")) for c in HARM_CLASSES
+                       if f"harm_{c}" in per_category]
         out.append(row)
     return out
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from vsil.report._common import (
+    HARM_CLASSES,
     category_rows,
     clip,
     error_summary,
@@ -74,6 +75,8 @@ def context(result: AuditResult, *, top_k: int, max_errors: int, plots: bool
         "image_text_sources": [(clip(k, 100), v) for k, v in
                                sorted(s.image_text_sources.items(), key=lambda kv: -kv[1])],
         "overlap_names": [clip(n, 60) for n in names],
+        "image_judge": clip(s.image_judge or "", 200),
+        "harm_names": [c for c in HARM_CLASSES if f"harm_{c}" in result.per_category],
         "categories": category_rows(result.per_category, names),
         "leaky_rows": sample_rows(top_leaky(result.samples, top_k)),
         "n_error_rows": n_err,

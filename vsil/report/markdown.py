@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from vsil.report._common import category_level, pct, pct_ci, to_float
+from vsil.report._common import HARM_CLASSES, category_level, pct, pct_ci, to_float
 
 if TYPE_CHECKING:
     from vsil.audit.result import AuditResult
@@ -66,7 +66,19 @@ def render_markdown(result: AuditResult) -> str:
         "† The leak ratio R2/R1 is a vsil-derived statistic (bootstrap 95% interval); "
         "the paper reports R1, R2 and R1−R2.",
     ]
+    if s.harm_sources:
+        lines += ["", _row(["harm source", *HARM_CLASSES]), _row(["---"] * (1 + len(HARM_CLASSES))),
+                  _row(["% of N [95% CI]", *(
+                      _with_ci(s.harm_sources.get(c, {}).get("share"),
+                               (s.harm_sources.get(c, {}).get("lo"),
+                                s.harm_sources.get(c, {}).get("hi")))
+                      for c in HARM_CLASSES)]),
+                  "", "Harm source: text = J(T,I) and J(T) unsafe (the leak; equals R2); image = "
+                  "J(T) safe, J(I) unsafe; joint = J(T) and J(I) safe, J(T,I) unsafe; none = "
+                  "J(T,I) safe; unjudged = a needed verdict is missing."
+                  + (f" J(I): {md_escape(s.image_judge)}." if s.image_judge else "")]
     cats = category_level(result.per_category)
+    harm_cols = [c for c in HARM_CLASSES if f"harm_{c}" in cats]
     if len(cats):
         rows: list[list[str]] = []
         for _, r in cats.iterrows():
@@ -81,6 +93,8 @@ def render_markdown(result: AuditResult) -> str:
                 pct(r.get("leak_ratio"), sign=False),
                 pct(r.get("text_unsafe_rate"), sign=False),
                 "" if e is None else str(int(e)),
+                *(pct(r.get(f"harm_{c}"), sign=False) for c in harm_cols),
             ])
-        lines += ["", *_table(CATEGORY_HEADER, rows)]
+        header = (*CATEGORY_HEADER, *(f"harm: {c} %" for c in harm_cols))
+        lines += ["", *_table(header, rows)]
     return "\n".join(lines) + "\n"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from vsil.audit.describe import Described, describe_rows
+from vsil.audit.harm_source import judge_images
 from vsil.audit.outputs import AuditOutputs
 from vsil.audit.plan import AuditPlan
 from vsil.audit.runner import RunContext, judge_usage, run_judge, run_overlap
 from vsil.dataset import Dataset
-from vsil.detectors import JudgeInput, OverlapInput
+from vsil.detectors import JudgeInput, OverlapInput, Verdict
 
 
 class LocalEngine:
@@ -32,8 +33,18 @@ class LocalEngine:
         text_v = run_judge(plan.text_judge, text_in, ctx, "J(T)")
         ov_in = [OverlapInput(s.text, s.image, texts[i]) for i, s in zip(rows, samples,
                                                                          strict=True)]
+        image_v: list[Verdict | None] = []
+        image_src: list[str] = []
+        if plan.image_judge is not None:
+            image_v, image_src = judge_images(plan.image_judge, [s.image for s in samples],
+                                              [texts[i] for i in rows],
+                                              [sources[i] for i in rows], ctx)
         overlaps = {sc.name: run_overlap(sc, ov_in, ctx) for sc in plan.scorers}
+        usage_of = [plan.pair_judge, plan.text_judge]
+        if plan.image_judge is not None:
+            usage_of.append(plan.image_judge)
         return AuditOutputs(described=described, rows=rows, pair=pair_v, text=text_v,
                             overlaps=overlaps, stats=ctx.stats, pair_judge=plan.pair_judge,
                             text_judge=plan.text_judge, scorers=plan.scorers,
-                            judge_usage=judge_usage(plan.pair_judge, plan.text_judge))
+                            judge_usage=judge_usage(*usage_of), image=image_v,
+                            image_sources=image_src, image_judge=plan.image_judge)

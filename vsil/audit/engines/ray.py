@@ -238,6 +238,15 @@ def _roles(plan: AuditPlan) -> list[tuple[str, Role]]:
                                        force=plan.force_describe)))
     roles.append(("judge", Role("pair", spec=pair)))
     roles.append(("text_judge" if text else "judge", Role("text", spec=text or pair)))
+    if plan.image_judge is not None:
+        # J(I): on the text judge's actors when it is that judge, else in its own pool
+        if plan.specs.image is not None:
+            roles.append(("image_judge", Role("image", spec=_spec(plan.specs.image,
+                                                                  "image judge"))))
+        elif plan.image_judge is plan.pair_judge:
+            roles.append(("text_judge" if text else "judge", Role("image", spec=pair)))
+        else:
+            roles.append(("text_judge" if text else "judge", Role("image", spec=text or pair)))
     roles += [(f"overlap:{n}", Role("overlap", spec=s, name=n))
               for n, s in zip(plan.overlap_names, overlaps, strict=True)]
     return roles
@@ -368,13 +377,15 @@ def _collect(frame: pd.DataFrame, rows: list[int], described: Described, plan: A
         raise RuntimeError(f"the Ray pipeline returned {len(got)} rows for {len(rows)} inputs")
     stats: list[RunStats] = []
     cols = ["describe"] if has_describe else []
-    for col in [*cols, "pair", "text", *[f"overlap_{n}" for n in names]]:
+    has_image = "_image_verdict" in frame
+    for col in [*cols, "pair", "text", *(["image"] if has_image else []),
+                *[f"overlap_{n}" for n in names]]:
         total, hits, computed = (int(frame[f"{c}:{col}"].sum()) for c in STAT_COLS)
         stats.append(RunStats(total=total, unique=hits + computed, cache_hits=hits,
                               computed=computed))
     span = float(frame["_batch_end"].max() - frame["_batch_start"].min())
     usage: dict[str, float] = {}
-    for role in ("pair", "text"):
+    for role in ("pair", "text", *(["image"] if has_image else [])):
         for blob in frame[f"_usage:{role}"]:
             for k, v in json.loads(str(blob)).items():
                 usage[k] = usage.get(k, 0) + v
@@ -390,7 +401,14 @@ def _collect(frame: pd.DataFrame, rows: list[int], described: Described, plan: A
     text = [Verdict.from_json(json.loads(x)) for x in frame["_text"]]
     overlaps = {n: [Overlap.from_json(json.loads(x)) for x in frame[f"_overlap_{n}"]]
                 for n in names}
+    image: list[Verdict | None] = []
+    where: list[str] = []
+    if has_image:
+        image = [None if (d := json.loads(str(x))) is None else Verdict.from_json(d)
+                 for x in frame["_image_verdict"]]
+        where = [str(x) if isinstance(x, str) else "" for x in frame["_image_where"]]
     return AuditOutputs(described=described, rows=rows, pair=pair, text=text,
                         overlaps=overlaps, stats=stats, pair_judge=plan.pair_judge,
                         text_judge=plan.text_judge, scorers=plan.scorers, span_s=span,
-                        judge_usage=usage, warnings=warnings)
+                        judge_usage=usage, warnings=warnings, image=image,
+                        image_sources=where, image_judge=plan.image_judge)

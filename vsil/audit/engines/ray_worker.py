@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from vsil.audit.describe import Usable, describe_rows
+from vsil.audit.harm_source import judge_images
 from vsil.audit.plan import DetectorSpec
 from vsil.audit.runner import RunContext, run_judge, run_overlap, usage_counters
 from vsil.dataset import ImageRef
@@ -41,8 +42,8 @@ STAT_COLS = ("_total", "_hits", "_computed")
 
 @dataclass(frozen=True)
 class Role:
-    """One job of a pool: ``describe`` (describers + force), ``pair`` / ``text`` (a judge
-    spec) or ``overlap`` (a scorer's name + spec)."""
+    """One job of a pool: ``describe`` (describers + force), ``pair`` / ``text`` / ``image``
+    (a judge spec; ``image`` asks J(I)) or ``overlap`` (a scorer's name + spec)."""
 
     role: str
     describers: tuple[DetectorSpec | None, ...] = ()
@@ -158,6 +159,19 @@ class Worker:
                 out[f"p_{r.role}_unsafe"] = [v.p_unsafe for v in vs]
                 out[f"_{r.role}"] = [dumps(v.to_json()) for v in vs]
                 col = r.role
+            elif r.role == "image":
+                judge = self._judge(r.spec)
+                sources = ([opt_str(x) for x in out["image_text_source"]]
+                           if "image_text_source" in out
+                           else ["dataset" if t else None for t in image_text])
+                before = usage_counters(judge)
+                ivs, where = judge_images(judge, images, image_text, sources, ctx)
+                usage = {k: v - before.get(k, 0) for k, v in usage_counters(judge).items()}
+                out["_usage:image"] = [dumps(usage)] + ["{}"] * (len(out) - 1)
+                out["_image_verdict"] = [dumps(None if v is None else v.to_json())
+                                         for v in ivs]
+                out["_image_where"] = where
+                col = "image"
             else:
                 scorer = self._scorer(r.spec)
                 oins = [OverlapInput(t, im, it) for t, im, it in zip(texts, images, image_text,

@@ -197,8 +197,11 @@ class EmbeddedJudge(UsesEncoder):
             queries = [inputs[i].text for i in text_idx + pair_idx]
             images = [inputs[i].image_text or "" for i in pair_idx]
             try:
-                tuned = self.encoder.encode_tuned(queries, clf["top"], clf["start"],
-                                                  tag=_file_sha256(str(self._npz)))
+                # image texts go through the tuned layers too: the same forward pass gives
+                # their stock vectors, and an audit's J(I) (the image text judged as a text,
+                # vsil.audit.harm_source) then finds them memoised instead of encoding again
+                tuned = self.encoder.encode_tuned(queries + images, clf["top"], clf["start"],
+                                                  tag=_file_sha256(str(self._npz)))[:len(queries)]
                 stock = self.encoder.encode(queries[len(text_idx):] + images)
             except DetectorUnavailable:
                 raise
