@@ -10,6 +10,7 @@ import vsil.detectors.describers.ocr
 import vsil.detectors.image_nsfw
 import vsil.detectors.judges.embedded
 import vsil.detectors.judges.llamaguard
+import vsil.detectors.judges.llamaguard4
 import vsil.detectors.judges.openai_judge
 import vsil.detectors.overlap.clip
 import vsil.detectors.overlap.embedding
