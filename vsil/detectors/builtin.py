@@ -12,6 +12,7 @@ import vsil.detectors.judges.embedded
 import vsil.detectors.judges.guard_judges
 import vsil.detectors.judges.llamaguard
 import vsil.detectors.judges.llamaguard4
+import vsil.detectors.judges.moderation
 import vsil.detectors.judges.openai_judge
 import vsil.detectors.judges.shieldgemma2
 import vsil.detectors.overlap.clip

@@ -8,9 +8,7 @@ accounting); the audit caches each verdict.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -278,16 +276,8 @@ class OpenAIJudge:
             except Exception as e:  # a reply we could not read is this input's error
                 out[i] = Verdict.failed(f"unreadable reply: {type(e).__name__}: {e}",
                                         "transient", evidence=notes[i])
-        if self._runtime.circuit_open and self.on_outage == "raise":
-            from vsil.runtime.http import safe_host
-
-            err = self._runtime.open_error
-            self._runtime.reset_circuit()
-            raise EndpointUnavailable(
-                f"judge endpoint {safe_host(self.base_url)} (model {self.model!r}) is "
-                f"unavailable: {err} ({self._runtime.max_identical_failures} identical "
-                "failures in a row); verdicts judged so far are cached, fix the "
-                "endpoint and run again to resume")
+        if self.on_outage == "raise":
+            raise_if_circuit_open(self._runtime, self.base_url, self.model)
         return out
 
     def request_body(self, x: JudgeInput) -> tuple[dict[str, Any], tuple[str, ...]]:
@@ -325,18 +315,9 @@ class OpenAIJudge:
 
     def data_url(self, ref: ImageRef) -> str:
         """The image re-encoded (JPEG or PNG), longest side capped, as a data URL."""
-        im = ref.open()
-        if max(im.size) > self.image_max_side:
-            im = im.copy()
-            im.thumbnail((self.image_max_side, self.image_max_side))
-        buf = io.BytesIO()
-        if self.image_format == "png":
-            im.save(buf, format="PNG")
-            mime = "image/png"
-        else:
-            im.convert("RGB").save(buf, format="JPEG", quality=90)
-            mime = "image/jpeg"
-        return f"data:{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
+        from vsil.detectors.describers.caption_openai import image_data_url
+
+        return image_data_url(ref, self.image_max_side, self.image_format)
 
     # --- reading replies -----------------------------------------------------------------
 
@@ -405,6 +386,21 @@ class OpenAIJudge:
             return parse_shieldstral(content)
         lr = self.preset.rule.read(content)
         return GuardRead(lr.unsafe, lr.offset, error=lr.error, refused=lr.refused)
+
+
+def raise_if_circuit_open(runtime: ChatRuntime, base_url: str, model: str) -> None:
+    """Raise `EndpointUnavailable` when ``runtime``'s circuit breaker opened (and reset it,
+    so that the next run probes the endpoint again)."""
+    if not runtime.circuit_open:
+        return
+    from vsil.runtime.http import safe_host
+
+    err = runtime.open_error
+    runtime.reset_circuit()
+    raise EndpointUnavailable(
+        f"judge endpoint {safe_host(base_url)} (model {model!r}) is unavailable: {err} "
+        f"({runtime.max_identical_failures} identical failures in a row); verdicts judged so "
+        "far are cached, fix the endpoint and run again to resume")
 
 
 def _raw(response: Any) -> str:
