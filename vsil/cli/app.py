@@ -98,17 +98,20 @@ TextOpt = typer.Option(None, "--text", help="Column holding the query text.")
 ImageOpt = typer.Option(None, "--image", help="Column holding the image path.")
 ImageTextOpt = typer.Option(None, "--image-text", help="Column holding the image description.")
 JudgeOpt = typer.Option("embedded", "--judge", "-j",
-                        help="Judge: embedded | llamaguard3-vision | llamaguard3-8b | "
-                        "openai:MODEL | llamaguard3:PATH (see `vsil detectors`).")
+                        help="Judge: embedded | llamaguard4 | llamaguard3-vision | "
+                        "llamaguard3-8b | shieldgemma2 | openai:MODEL | openai-moderation | "
+                        "proguard | qwen3guard | shieldstral | llamaguard3:PATH "
+                        "(see `vsil detectors`).")
 TextJudgeOpt = typer.Option(None, "--text-judge", help="A different judge for J(T).")
 BaseUrlOpt = typer.Option(None, "--base-url",
                           help="Base URL of an OpenAI-compatible judge (else OPENAI_BASE_URL; "
                           "the key is read from OPENAI_API_KEY).")
 PresetOpt = typer.Option(None, "--judge-preset",
                          help="Prompt preset of an OpenAI-compatible judge: paper-gpt4o | "
-                         "llamaguard.")
+                         "llamaguard | llamaguard4 | proguard | qwen3guard | shieldstral.")
 ConcurrencyOpt = typer.Option(None, "--judge-concurrency",
-                              help="Requests in flight for an HTTP judge (default 16).")
+                              help="Requests in flight for an HTTP judge (default: adaptive, "
+                              "16 growing to 128, halved on 429/5xx).")
 RetriesOpt = typer.Option(None, "--judge-max-retries", min=0,
                           help="Retries per request for an HTTP judge (default 5).")
 OverlapOpt = typer.Option("embedding,lexical", "--overlap",
