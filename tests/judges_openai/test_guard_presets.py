@@ -183,3 +183,19 @@ def test_detectors_lists_the_guards_and_presets() -> None:
                    "shieldstral"):
         assert f"{preset}:" in desc
     assert "text only" in ds["qwen3guard"].needs
+
+
+def test_vsil_detectors_shows_the_new_judges_with_their_needs() -> None:
+    from typer.testing import CliRunner
+
+    from vsil.cli.app import app
+
+    out = CliRunner().invoke(app, ["detectors"])
+    assert out.exit_code == 0
+    for name, need in (("llamaguard4", "image pixels"), ("shieldgemma2", "text is ignored"),
+                       ("openai-moderation", "/v1/moderations"), ("proguard", "vLLM"),
+                       ("qwen3guard", "text only"), ("shieldstral", "vLLM")):
+        block = out.output.split(f"judge     {name}", 1)[1].split("\njudge ", 1)[0]
+        assert "needs: " in block and need in block, name
+    for preset in ("llamaguard4:", "proguard:", "qwen3guard:", "shieldstral:"):
+        assert preset in out.output
