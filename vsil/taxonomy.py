@@ -60,3 +60,53 @@ SUB_CATEGORIES: Final[dict[tuple[str, str], str]] = {
 def category_of(sub_category: str) -> list[str]:
     """Every parent category a sub-category name occurs under."""
     return [c for (c, s) in SUB_CATEGORIES if s == sub_category]
+
+
+# ---- other judges' categories, mapped to the VLSBench categories ------------------------------
+
+#: OpenAI moderation categories (``omni-moderation-latest``) -> VLSBench categories.
+#:
+#: * harassment and hate (threatening or not) are hostility toward people: Hate;
+#: * ``illicit`` is advice on committing wrongdoing: Illegal Activity; ``illicit/violent``
+#:   (weapons, violent wrongdoing) is both Illegal Activity and Violent;
+#: * ``self-harm`` and its ``/intent`` and ``/instructions`` subcategories: Self-Harm;
+#: * ``sexual`` and ``sexual/minors``: Erotic;
+#: * ``violence`` and ``violence/graphic``: Violent.
+#:
+#: Privacy has no moderation category: a privacy harm (surveillance, doxxing, identity
+#: theft) is flagged only when it also falls under ``illicit``, so moderation under-reports
+#: VLSBench's Privacy category. Only ``violence``, ``violence/graphic``, ``self-harm*`` and
+#: ``sexual`` are scored on images; the other categories read the text alone (OpenAI's
+#: moderation guide).
+MODERATION_TO_VLSBENCH: Final[dict[str, tuple[str, ...]]] = {
+    "harassment": ("Hate",),
+    "harassment/threatening": ("Hate",),
+    "hate": ("Hate",),
+    "hate/threatening": ("Hate",),
+    "illicit": ("Illegal Activity",),
+    "illicit/violent": ("Illegal Activity", "Violent"),
+    "self-harm": ("Self-Harm",),
+    "self-harm/intent": ("Self-Harm",),
+    "self-harm/instructions": ("Self-Harm",),
+    "sexual": ("Erotic",),
+    "sexual/minors": ("Erotic",),
+    "violence": ("Violent",),
+    "violence/graphic": ("Violent",),
+}
+
+#: ShieldGemma 2's built-in image policies -> VLSBench categories. ``dangerous`` (content that
+#: facilitates real-world harm: weapons, explosives, terrorism, suicide instructions) spans
+#: Violent, Illegal Activity and Self-Harm; custom policies are not mapped.
+SHIELDGEMMA2_TO_VLSBENCH: Final[dict[str, tuple[str, ...]]] = {
+    "dangerous": ("Violent", "Illegal Activity", "Self-Harm"),
+    "sexual": ("Erotic",),
+    "violence": ("Violent",),
+}
+
+
+def vlsbench_categories(labels: tuple[str, ...] | list[str],
+                        mapping: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """The VLSBench categories of another judge's labels, in VLSBench order (unmapped labels
+    are left out)."""
+    hit = {c for label in labels for c in mapping.get(label, ())}
+    return tuple(c for c in CATEGORIES if c in hit)

@@ -114,10 +114,10 @@ def test_eval_rates_follow_the_same_rule() -> None:
 # --- 5. what is cached follows from the failure kind alone -------------------------------
 
 def test_policy_table() -> None:
-    assert {"input", "parse", "refusal"} == CACHED_FAILURES
+    assert {"input", "parse", "refusal", "borderline"} == CACHED_FAILURES
     for kind in ("transient", "environment"):
         assert not cacheable({"unsafe": None, "error": "x", "failure": kind})
-    for kind in ("input", "parse", "refusal"):
+    for kind in ("input", "parse", "refusal", "borderline"):
         out = {"unsafe": None, "error": "x", "failure": kind}
         assert cacheable(out) and reusable(out) and not reusable(out, retry_errors=True)
     assert not cacheable({"unsafe": None, "error": "older vsil, no kind"})

@@ -22,7 +22,9 @@ Behaviour is scripted by directives in the prompt text (they travel inside the d
   ``[[echo-key-200]]``: a 200 "unsafe" reply that repeats it after the label.
 
 Server-wide knobs: ``latency`` (seconds added to every request), ``fail_after`` (every request
-after the first K answers 500), ``retry_after`` (header value for ``429ra``).
+after the first K answers 500), ``retry_after`` (header value for ``429ra``), ``capacity``
+(a request that arrives while ``capacity`` others are in flight answers 429, as a rate-limited
+API does).
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class State:
     fail_after: int | None = None
     retry_after: str = "0.3"
     timeout_sleep: float = 1.5
+    capacity: int | None = None
+    over_capacity: int = 0
     seen: list[Seen] = field(default_factory=list)
     attempts: Counter[str] = field(default_factory=Counter)
     inflight: int = 0
@@ -150,7 +154,13 @@ class _Handler(BaseHTTPRequestHandler):
             st.seen.append(Seen(prompt, has_image, 0, self.headers.get("Authorization"), body))
             st.inflight += 1
             st.max_inflight = max(st.max_inflight, st.inflight)
+            over = st.capacity is not None and st.inflight > st.capacity
+            st.over_capacity += over
         try:
+            if over:
+                st.seen[order].status = 429
+                self._send(429, {"error": {"message": "too many requests in flight"}})
+                return
             status, payload, headers = self._decide(st, body, prompt, has_image, directives,
                                                     attempt, order)
             st.seen[order].status = status

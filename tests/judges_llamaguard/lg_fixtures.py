@@ -125,7 +125,7 @@ def force_chain(model: Any, tok: Any, start_id: int, chain: list[str]) -> None:
 
     ids = [start_id] + [tok.convert_tokens_to_ids(t) for t in chain] + [tok.eos_token_id]
     assert len(set(ids[:-1])) == len(ids) - 1, "chain tokens must be distinct"
-    d = model.config.hidden_size
+    d = model.get_input_embeddings().weight.shape[1]
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith(("o_proj.weight", "down_proj.weight")):

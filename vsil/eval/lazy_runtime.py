@@ -60,8 +60,9 @@ class LazyRuntime:
     @property
     def concurrency(self) -> int:
         """Requests in flight (the runtime's, or the one it will be built with)."""
-        return self._runtime.concurrency if self._runtime is not None else int(
-            self.endpoint.concurrency)
+        if self._runtime is not None:
+            return self._runtime.concurrency
+        return int(self.endpoint.concurrency or 16)  # None (adaptive) starts at 16
 
     def raise_if_unavailable(self, what: str, saved: str) -> None:
         """`EndpointUnavailable` when the circuit breaker opened during the last run: the

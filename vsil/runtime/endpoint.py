@@ -53,7 +53,10 @@ class Endpoint:
 
     base_url: str = DEFAULT_BASE_URL
     api_key: str | None = field(default=None, repr=False)
-    concurrency: int = 16
+    #: requests in flight; None: adaptive (`vsil.runtime.concurrency`), up to
+    #: ``max_concurrency``
+    concurrency: int | None = 16
+    max_concurrency: int | None = None
     max_retries: int = 5
     timeout: float = 60.0
     max_identical_failures: int = 20
@@ -74,11 +77,15 @@ class Endpoint:
         """``host[:port]``: what provenance and messages show of the endpoint."""
         return safe_host(self.base_url)
 
-    def runtime(self, *, prices: PriceTable | None = None) -> ChatRuntime:
-        """A new HTTP runtime for this endpoint (needs the ``[openai]`` extra)."""
+    def runtime(self, *, prices: PriceTable | None = None, path: str = "chat/completions",
+                reply_key: str = "choices") -> ChatRuntime:
+        """A new HTTP runtime for this endpoint (needs the ``[openai]`` extra); ``path`` and
+        ``reply_key``: the API it posts to (``moderations`` / ``results`` for moderation)."""
         from vsil.runtime.http import ChatRuntime
 
         return ChatRuntime(self.base_url, self.api_key, concurrency=self.concurrency,
-                           max_retries=self.max_retries, timeout=self.timeout,
+                           max_concurrency=self.max_concurrency, max_retries=self.max_retries,
+                           timeout=self.timeout,
                            max_identical_failures=self.max_identical_failures,
-                           backoff_base=self.backoff_base, prices=prices)
+                           backoff_base=self.backoff_base, prices=prices, endpoint=path,
+                           reply_key=reply_key)

@@ -17,12 +17,14 @@ kind             what failed                                                  ca
                  reply (unparseable, ambiguous, or only negated/hedged labels)
 ``refusal``      the judge declined: a refusal field, a content-filter        yes
                  finish, a content-policy HTTP 400, or a reply that refuses
+``borderline``   the judge answered with its borderline tier (Qwen3Guard's     yes
+                 ``Controversial``) and was told to leave it unjudged
 ===============  ===========================================================  ==========
 
-``parse`` and ``refusal`` are cached on purpose: a deterministic judge would give the same
-reply again. ``vsil audit --retry-errors`` (``audit(..., retry_errors=True)``) asks again for
-every cached failure. An output whose failure has no kind (written by an older vsil or by a
-third-party detector that did not classify it) is never reused from the cache.
+``parse``, ``refusal`` and ``borderline`` are cached on purpose: a deterministic judge would
+give the same reply again. ``vsil audit --retry-errors`` (``audit(..., retry_errors=True)``)
+asks again for every cached failure. An output whose failure has no kind (written by an older
+vsil or by a third-party detector that did not classify it) is never reused from the cache.
 
 A failure of the whole detector, rather than of one input, is not a per-sample failure: it
 raises `DetectorUnavailable` (a model that cannot be loaded) or `EndpointUnavailable` (an
@@ -34,10 +36,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
-FailureKind = Literal["transient", "environment", "input", "parse", "refusal"]
+FailureKind = Literal["transient", "environment", "input", "parse", "refusal", "borderline"]
 FAILURE_KINDS: tuple[FailureKind, ...] = get_args(FailureKind)
 #: the failure kinds the cache keeps (the only decision this module makes)
-CACHED_FAILURES: frozenset[str] = frozenset({"input", "parse", "refusal"})
+CACHED_FAILURES: frozenset[str] = frozenset({"input", "parse", "refusal", "borderline"})
 
 
 class Unavailable(RuntimeError):

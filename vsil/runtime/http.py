@@ -1,11 +1,15 @@
 """The shared async HTTP runtime for OpenAI-compatible chat completions.
 
-One `ChatRuntime` sends a batch of ``/chat/completions`` request bodies with a bounded number
-in flight and returns one `ChatResult` per body, in input order: a response (the server's JSON)
-or an error record. It never raises for a per-item failure.
+One `ChatRuntime` sends a batch of ``/chat/completions`` request bodies (or bodies for another
+JSON endpoint, e.g. ``/moderations``) with a bounded number in flight and returns one
+`ChatResult` per body, in input order: a response (the server's JSON) or an error record. It
+never raises for a per-item failure.
 
 Policy (see docs/http-judges.md):
 
+* concurrency is adaptive unless a number is given: it starts at 16 requests in flight,
+  grows while latency stays flat and no 429/5xx comes back, and halves on 429, 408, 5xx and
+  timeouts (`vsil.runtime.concurrency.AdaptiveLimit`); ``concurrency=N`` fixes it at N;
 * retries are ours (tenacity), capped (``max_retries``, default 5), with exponential backoff
   and jitter, on 429, 408, 5xx, timeouts and connection errors; never on other 4xx;
   ``Retry-After`` / ``retry-after-ms`` are honoured, capped at ``retry_after_cap`` seconds;
@@ -42,6 +46,7 @@ from typing import Any, TypeVar
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from vsil.runtime.concurrency import Limit, make_limit
 from vsil.runtime.endpoint import safe_host
 from vsil.runtime.progress import progress
 from vsil.runtime.replies import usage_of
@@ -50,6 +55,8 @@ T = TypeVar("T")
 
 #: error kinds that are retried
 RETRYABLE = frozenset({"rate_limit", "server_error", "timeout", "connection"})
+#: error kinds that tell the adaptive concurrency limit to back off
+OVERLOAD = frozenset({"rate_limit", "server_error", "timeout"})
 _CONTENT_FILTER_MARKERS = ("content_policy", "content policy", "content_filter",
                            "content management policy", "responsibleaipolicyviolation",
                            "safety system")
@@ -197,7 +204,12 @@ class ChatRuntime:
     Args:
         base_url: e.g. ``https://api.openai.com/v1`` or ``http://127.0.0.1:8000/v1``.
         api_key: sent as ``Authorization: Bearer``; None sends no such header.
-        concurrency: most requests in flight at once.
+        concurrency: requests in flight at once; None (default) adapts it (see
+            `vsil.runtime.concurrency.AdaptiveLimit`), a number fixes it.
+        max_concurrency: the ceiling of the adaptive limit (default 128).
+        endpoint: the path under ``base_url`` that bodies are posted to.
+        reply_key: a reply must hold a non-empty list under this key (``choices`` for chat
+            completions, ``results`` for moderations), or it is a ``bad_response``.
         max_retries: retries per request after the first attempt.
         timeout: seconds per attempt.
         backoff_base, backoff_max: exponential backoff ``base·2^(n-1)``, capped, with jitter.
@@ -213,7 +225,10 @@ class ChatRuntime:
         base_url: str,
         api_key: str | None = None,
         *,
-        concurrency: int = 16,
+        concurrency: int | None = None,
+        max_concurrency: int | None = None,
+        endpoint: str = "chat/completions",
+        reply_key: str = "choices",
         max_retries: int = 5,
         timeout: float = 60.0,
         backoff_base: float = 0.5,
@@ -223,12 +238,13 @@ class ChatRuntime:
         prices: PriceTable | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be >= 1")
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         self.base_url = base_url.rstrip("/")
-        self.concurrency = concurrency
+        self.limit: Limit = make_limit(concurrency, max_concurrency)
+        self.endpoint = endpoint.strip("/")
+        self.reply_key = reply_key
+        self._in_flight = 0
         self.max_retries = max_retries
         self.timeout = timeout
         self.backoff_base = backoff_base
@@ -250,7 +266,18 @@ class ChatRuntime:
 
     def __repr__(self) -> str:
         return (f"ChatRuntime(host={safe_host(self.base_url)!r}, "
-                f"concurrency={self.concurrency}, max_retries={self.max_retries})")
+                f"concurrency={self.concurrency_setting}, max_retries={self.max_retries})")
+
+    @property
+    def concurrency(self) -> int:
+        """Requests that may be in flight now (the adaptive limit's current value)."""
+        return self.limit.current
+
+    @property
+    def concurrency_setting(self) -> str | int:
+        """``"adaptive"`` or the fixed number, as configured."""
+        cfg = self.limit.to_json()
+        return "adaptive" if cfg["mode"] == "adaptive" else int(cfg["concurrency"])
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (e.g. for Ray workers): the TLS context and progress bar are rebuilt."""
@@ -303,22 +330,44 @@ class ChatRuntime:
             if on_result is not None:
                 on_result(r)
 
+        idle: list[httpx.AsyncClient] = []
+        opened: list[httpx.AsyncClient] = []
+        room = asyncio.Condition()
+        self._in_flight = 0
+
+        async def run(i: int, *, probe: bool = False) -> None:
+            # one connection per request in flight, reused: httpcore's shared pool costs
+            # O(connections) per request, which dominates at high concurrency (see
+            # docs/performance.md)
+            if idle:
+                client = idle.pop()
+            else:
+                client = self._client()
+                opened.append(client)
+            try:
+                done(await self._one(client, i, bodies[i], probe=probe))
+            finally:
+                idle.append(client)
+                async with room:
+                    self._in_flight -= 1
+                    room.notify_all()
+
         try:
-            todo = iter(range(n))
+            start = 0
             if self.circuit_open:  # half-open: one probe decides whether the rest is sent
-                async with self._client() as client:
-                    done(await self._one(client, 0, bodies[0], probe=True))
-                next(todo)
-
-            async def worker() -> None:
-                # one connection per worker: httpcore's shared pool costs O(connections) per
-                # request, which dominates at high concurrency (see docs/performance.md)
-                async with self._client() as client:
-                    for i in todo:
-                        done(await self._one(client, i, bodies[i]))
-
-            await asyncio.gather(*(worker() for _ in range(min(self.concurrency, n))))
+                self._in_flight = 1
+                await run(0, probe=True)
+                start = 1
+            tasks: list[asyncio.Task[None]] = []
+            for i in range(start, n):
+                async with room:
+                    await room.wait_for(lambda: self._in_flight < self.limit.current)
+                    self._in_flight += 1
+                tasks.append(asyncio.create_task(run(i)))
+            await asyncio.gather(*tasks)
         finally:
+            for c in opened:
+                await c.aclose()
             self._bar.close()
             self._bar = None
         return [r for r in results if r is not None]
@@ -375,20 +424,26 @@ class ChatRuntime:
                           latency_s=time.perf_counter() - started)
 
     async def _send(self, client: httpx.AsyncClient, body: Mapping[str, Any]) -> dict[str, Any]:
+        ticket = self.limit.ticket()
+        started = time.perf_counter()
         try:
-            return await self._send_once(client, body)
-        except RequestFailed:
+            data = await self._send_once(client, body)
+        except RequestFailed as e:
+            if e.kind in OVERLOAD:
+                self.limit.on_overload(ticket)
             raise
         except Exception as e:  # whatever the server sent, this request fails alone
             raise self._attempt_failed(RequestFailed(
                 "bad_response", redact(f"unreadable reply: {type(e).__name__}: {e}"[:300],
                                        self._api_key))) from None
+        self.limit.on_success(time.perf_counter() - started, ticket, self._in_flight)
+        return data
 
     async def _send_once(self, client: httpx.AsyncClient, body: Mapping[str, Any]
                          ) -> dict[str, Any]:
         self.usage.requests += 1
         try:
-            r = await client.post(f"{self.base_url}/chat/completions", json=dict(body))
+            r = await client.post(f"{self.base_url}/{self.endpoint}", json=dict(body))
         except httpx.TimeoutException as e:
             raise self._attempt_failed(RequestFailed(
                 "timeout", f"timeout after {self.timeout:g}s ({type(e).__name__})")) from None
@@ -408,10 +463,11 @@ class ChatRuntime:
             raise self._attempt_failed(RequestFailed(
                 "bad_response", f"HTTP {r.status_code}: reply is not JSON: {_short(text)}",
                 status=r.status_code, body=text[:_BODY_KEEP])) from None
-        if not isinstance(data, dict) or not isinstance(data.get("choices"), list) \
-                or not data["choices"]:
+        if not isinstance(data, dict) or not isinstance(data.get(self.reply_key), list) \
+                or not data[self.reply_key]:
             raise self._attempt_failed(RequestFailed(
-                "bad_response", f"HTTP {r.status_code}: no choices in reply: {_short(text)}",
+                "bad_response",
+                f"HTTP {r.status_code}: no {self.reply_key} in reply: {_short(text)}",
                 status=r.status_code, body=text[:_BODY_KEEP]))
         return data
 

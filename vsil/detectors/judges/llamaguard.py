@@ -9,6 +9,10 @@
 The model loads lazily on the first ``judge()`` call, once. ``p_unsafe`` is the probability
 of the first token of "unsafe" against "safe" at the first generated position (the score the
 Llama Guard 3 model card recommends); the label comes from parsing the greedy reply.
+
+`LlamaGuardJudge` is also the base of the Llama Guard 4 judge (`llamaguard4.py`): a subclass
+sets its `PromptFormat`, whether the score is read after leading newlines, and how the model
+is loaded and run (`load_model`, `generate`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from vsil.detectors.judges.llamaguard_prompt import (
     CATEGORIES_8B,
     CATEGORIES_S1_S13,
     IMAGE_TOKEN,
+    LLAMA_GUARD_3,
+    PromptFormat,
     chat_messages,
     render_prompt,
     template_sha256,
@@ -43,7 +49,7 @@ _PROBE = "PROBE 7319 question"
 
 
 @dataclass
-class _Runtime:
+class LoadedModel:
     """The loaded model and everything derived from it once."""
 
     model: Any
@@ -69,13 +75,23 @@ class LlamaGuardJudge:
     uses_image_pixels: ClassVar[bool] = False
     default_batch_size: ClassVar[int] = 8
     default_categories: ClassVar[Mapping[str, str]] = CATEGORIES_S1_S13
+    #: the prompt conventions of this Llama Guard generation
+    prompt_format: ClassVar[PromptFormat] = LLAMA_GUARD_3
+    #: read ``p_unsafe`` at the first generated token that is not whitespace (Llama Guard 4
+    #: writes blank lines before its label); False reads the first generated token
+    skip_leading_newlines: ClassVar[bool] = False
+    #: the backend name in the fingerprint
+    backend: ClassVar[str] = "transformers-llamaguard3"
+    #: the spec prefix that selects this judge (``llamaguard3:PATH``), for error hints
+    spec_name: ClassVar[str] = "llamaguard3"
 
     def __init__(self, model: str, *, gguf_file: str | None = None, revision: str | None = None,
                  device: str | None = None, dtype: str | None = None,
                  batch_size: int | None = None, max_new_tokens: int = 10,
                  categories: Mapping[str, str] | None = None,
                  excluded_categories: Sequence[str] = (), use_chat_template: bool = True) -> None:
-        self.source: ModelSource = resolve(model, gguf_file=gguf_file, revision=revision)
+        self.source: ModelSource = resolve(model, gguf_file=gguf_file, revision=revision,
+                                           judge=self.spec_name)
         self.requested_device = device
         self.requested_dtype = dtype
         self.batch_size = int(batch_size or self.default_batch_size)
@@ -83,7 +99,7 @@ class LlamaGuardJudge:
         self.categories: dict[str, str] = dict(categories or self.default_categories)
         self.excluded_categories = tuple(excluded_categories)
         self.use_chat_template = use_chat_template
-        self._runtime: _Runtime | None = None
+        self._runtime: LoadedModel | None = None
         self._load_error: str | None = None
 
     # ---- identity -------------------------------------------------------------------------
@@ -104,23 +120,29 @@ class LlamaGuardJudge:
         """Model + revision + prompt + decoding; computed without loading the model."""
         _, dtype = self._device_dtype()
         blob = json.dumps({
-            "backend": "transformers-llamaguard3", "class": type(self).__name__,
+            "backend": self.backend, "class": type(self).__name__,
             "model": self.source.label, "revision": self.source.revision,
-            "prompt": template_sha256(self.categories, self.excluded_categories),
+            "prompt": template_sha256(self.categories, self.excluded_categories,
+                                      fmt=self.prompt_format),
             "use_chat_template": self.use_chat_template, "dtype": dtype,
             "max_new_tokens": self.max_new_tokens, "decoding": "greedy",
         }, sort_keys=True)
         return f"{self.name}:{hashlib.sha256(blob.encode()).hexdigest()[:24]}"
 
     def info(self) -> dict[str, Any]:
-        """Provenance: model id, revision, dtype, device, prompt hash, categories."""
+        """Provenance: model id, revision (and the two as ``model_pin``), dtype, device,
+        prompt hash, categories."""
         device, dtype = self._device_dtype()
         rt = self._runtime
         revision = (rt.commit if rt and rt.commit else None) or self.source.revision
+        fmt = self.prompt_format
+        cats = [k for k in self.categories if k not in self.excluded_categories]
         return {
             "backend": "transformers",
             "model_id": self.source.label,
             "revision": revision,
+            "model_pin": f"{self.source.label}@{revision}",
+            "prompt_format": fmt.name,
             "vision": self.uses_image_pixels,
             "device": str(rt.device) if rt else device,
             "dtype": str(rt.dtype).removeprefix("torch.") if rt else dtype,
@@ -129,18 +151,26 @@ class LlamaGuardJudge:
             "batch_size": self.batch_size,
             "prompt_template": rt.template if rt else "not loaded",
             "prompt_template_sha256": template_sha256(
-                self.categories, self.excluded_categories, rt.chat_template if rt else None),
-            "categories": [k for k in self.categories if k not in self.excluded_categories],
-            "score": "softmax(logit unsafe, logit safe) at the first generated token",
+                self.categories, self.excluded_categories, rt.chat_template if rt else None,
+                fmt=fmt),
+            "categories": cats,
+            "categories_with_image": [k for k in cats if k not in fmt.image_excluded],
+            "score": "softmax(logit unsafe, logit safe) at the first generated token"
+                     + (" that is not whitespace" if self.skip_leading_newlines else ""),
             "score_token_ids": {"unsafe": rt.unsafe_ids, "safe": rt.safe_ids} if rt else None,
+            **self.extra_info(),
         }
+
+    def extra_info(self) -> dict[str, Any]:
+        """More provenance from a subclass (e.g. a config workaround it applied)."""
+        return {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.source.label!r})"
 
     # ---- loading --------------------------------------------------------------------------
 
-    def _load(self) -> _Runtime:
+    def _load(self) -> LoadedModel:
         """The loaded model; `DetectorUnavailable` when it cannot be loaded (the failure is
         remembered, so a run does not try to load a broken model once per batch)."""
         if self._runtime is None:
@@ -154,7 +184,7 @@ class LlamaGuardJudge:
                 raise DetectorUnavailable(self._load_error) from e
         return self._runtime
 
-    def _build_runtime(self) -> _Runtime:
+    def _build_runtime(self) -> LoadedModel:
         import torch
 
         device, dtype_name = self._device_dtype()
@@ -165,7 +195,7 @@ class LlamaGuardJudge:
             kw["revision"] = src.revision
         if src.gguf_file:
             kw["gguf_file"] = src.gguf_file
-        model, tok, proc = self._load_model(src.path, dtype, device, kw)
+        model, tok, proc = self.load_model(src.path, dtype, device, kw)
         model.eval()
         tok.padding_side = "left"
         if tok.pad_token is None:
@@ -176,18 +206,19 @@ class LlamaGuardJudge:
         bos = tok.get_vocab().get("<|begin_of_text|>")
         unsafe_ids, safe_ids = score_token_ids(tok)
         commit = getattr(model.config, "_commit_hash", None)
-        return _Runtime(model=model, tokenizer=tok, processor=proc, device=torch.device(device),
+        return LoadedModel(model=model, tokenizer=tok, processor=proc, device=torch.device(device),
                         dtype=dtype, template="chat_template" if owner is not None else "builtin",
                         template_owner=owner, parts=parts, chat_template=chat_tpl,
                         add_special_tokens=bos is None, unsafe_ids=unsafe_ids,
                         safe_ids=safe_ids, commit=commit if isinstance(commit, str) else None)
 
-    def _load_model(self, path: str, dtype: Any, device: str, kw: dict[str, Any]
-                    ) -> tuple[Any, Any, Any]:
+    def load_model(self, path: str, dtype: Any, device: str, kw: dict[str, Any]
+                   ) -> tuple[Any, Any, Any]:
+        """(model, tokenizer, processor or None) from ``path``; subclasses override it."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(path, **kw)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **_placement(device),
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **placement(device),
                                                      **kw)
         return model, tok, None
 
@@ -205,21 +236,38 @@ class LlamaGuardJudge:
         return None, False, None
 
     def _template_ok(self, owner: Any, parts: bool) -> bool:
+        """Whether the template renders this format, with exactly the categories asked for."""
+        fmt = self.prompt_format
         images = (True, False) if self.uses_image_pixels else (False,)
         try:
             for image in images:
                 out = self._apply_template(owner, _PROBE, image, parts)
-                if (f"User: {_PROBE}" not in out or "<BEGIN UNSAFE CONTENT CATEGORIES>" not in out
-                        or "<|start_header_id|>system" in out or (IMAGE_TOKEN in out) != image):
+                if (fmt.user_line(_PROBE, image) not in out
+                        or "<BEGIN UNSAFE CONTENT CATEGORIES>" not in out
+                        or fmt.system_header in out or (IMAGE_TOKEN in out) != image):
+                    return False
+                block = out.split("<BEGIN UNSAFE CONTENT CATEGORIES>", 1)[1].split(
+                    "<END UNSAFE CONTENT CATEGORIES>", 1)[0]
+                codes = {line.split(":", 1)[0].strip() for line in block.splitlines()
+                         if ":" in line}
+                if codes != set(self._codes(image)):
                     return False
         except Exception:  # a template that cannot take this message shape
             return False
         return True
 
+    def _codes(self, image: bool) -> list[str]:
+        drop = set(self.excluded_categories) | (
+            set(self.prompt_format.image_excluded) if image else set())
+        return [k for k in self.categories if k not in drop]
+
     def _apply_template(self, owner: Any, user: str, image: bool, parts: bool) -> str:
+        excluded = list(self.excluded_categories)
+        if image:
+            excluded += [k for k in self.prompt_format.image_excluded if k not in excluded]
         out = owner.apply_chat_template(
             chat_messages(user, image=image, parts=parts), tokenize=False,
-            categories=self.categories, excluded_category_keys=list(self.excluded_categories))
+            categories=self.categories, excluded_category_keys=excluded)
         return str(out)
 
     # ---- prompts --------------------------------------------------------------------------
@@ -234,7 +282,7 @@ class LlamaGuardJudge:
             prompt = self._apply_template(rt.template_owner, user, with_image, rt.parts)
         else:
             prompt = render_prompt(user, image=with_image, categories=self.categories,
-                                   excluded=self.excluded_categories)
+                                   excluded=self.excluded_categories, fmt=self.prompt_format)
         return prompt, with_image, notes
 
     # ---- judging --------------------------------------------------------------------------
@@ -266,7 +314,7 @@ class LlamaGuardJudge:
         return [v if v is not None else Verdict.failed("llamaguard: no output", "environment")
                 for v in out]
 
-    def _run_or_split(self, rt: _Runtime, chunk: list[tuple[int, str, Any, tuple[str, ...]]]
+    def _run_or_split(self, rt: LoadedModel, chunk: list[tuple[int, str, Any, tuple[str, ...]]]
                       ) -> list[Verdict]:
         """Run a batch; if it fails, run its inputs one by one so one bad input costs one."""
         try:
@@ -278,7 +326,7 @@ class LlamaGuardJudge:
                                        classify_exception(e))]
             return [v for c in chunk for v in self._run_or_split(rt, [c])]
 
-    def _generate(self, rt: _Runtime, prompts: list[str], images: list[Any]) -> list[Verdict]:
+    def _generate(self, rt: LoadedModel, prompts: list[str], images: list[Any]) -> list[Verdict]:
         import torch
         import transformers
 
@@ -293,18 +341,40 @@ class LlamaGuardJudge:
                  for k, v in enc.items() if isinstance(v, torch.Tensor)}
         gen_cfg = _any(transformers).GenerationConfig(
             max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1,
-            pad_token_id=tok.pad_token_id, eos_token_id=_eos_ids(tok), output_logits=True,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=_eos_ids(tok, self.prompt_format.end_tokens), output_logits=True,
             return_dict_in_generate=True)
         with torch.inference_mode():
-            out = rt.model.generate(**batch, generation_config=gen_cfg)
-        new = out.sequences[:, batch["input_ids"].shape[1]:]
+            new, logits = self.generate(rt, batch, gen_cfg)
         texts = tok.batch_decode(new, skip_special_tokens=True)
-        first = out.logits[0].float()
-        margin = (torch.logsumexp(first[:, rt.unsafe_ids], dim=-1)
-                  - torch.logsumexp(first[:, rt.safe_ids], dim=-1))
+        rows = []
+        for b in range(new.shape[0]):
+            k = self._score_position(tok, new[b].tolist(), len(logits))
+            rows.append(logits[k][b].float())
+        scores = torch.stack(rows)
+        margin = (torch.logsumexp(scores[:, rt.unsafe_ids], dim=-1)
+                  - torch.logsumexp(scores[:, rt.safe_ids], dim=-1))
         probs = torch.sigmoid(margin).tolist()
         return [replace(parse_llamaguard(t), p_unsafe=float(p), raw=t)
                 for t, p in zip(texts, probs, strict=True)]
+
+    def generate(self, rt: LoadedModel, batch: dict[str, Any], gen_cfg: Any
+                 ) -> tuple[Any, tuple[Any, ...]]:
+        """(generated token ids, one logits tensor per generated position) for a batch."""
+        out = rt.model.generate(**batch, generation_config=gen_cfg)
+        return out.sequences[:, batch["input_ids"].shape[1]:], tuple(out.logits)
+
+    def _score_position(self, tok: Any, ids: list[int], n: int) -> int:
+        """The generated position whose logits give ``p_unsafe``: the first one, or with
+        `skip_leading_newlines` the first whose token is not whitespace (the last position
+        when every token is)."""
+        if not self.skip_leading_newlines:
+            return 0
+        special = set(tok.all_special_ids)
+        for k, i in enumerate(ids[:n]):
+            if i in special or tok.decode([i]).strip():
+                return k
+        return max(0, min(len(ids), n) - 1)
 
 
 class LlamaGuardVisionJudge(LlamaGuardJudge):
@@ -314,14 +384,14 @@ class LlamaGuardVisionJudge(LlamaGuardJudge):
     uses_image_pixels: ClassVar[bool] = True
     default_batch_size: ClassVar[int] = 4
 
-    def _load_model(self, path: str, dtype: Any, device: str, kw: dict[str, Any]
-                    ) -> tuple[Any, Any, Any]:
+    def load_model(self, path: str, dtype: Any, device: str, kw: dict[str, Any]
+                   ) -> tuple[Any, Any, Any]:
         import transformers
         from transformers import MllamaForConditionalGeneration
 
         proc = _any(transformers).AutoProcessor.from_pretrained(path, **kw)
         model = MllamaForConditionalGeneration.from_pretrained(path, dtype=dtype,
-                                                               **_placement(device), **kw)
+                                                               **placement(device), **kw)
         proc.tokenizer.padding_side = "left"
         return model, proc.tokenizer, proc
 
@@ -361,9 +431,9 @@ def score_token_ids(tok: Any) -> tuple[list[int], list[int]]:
     return sorted(unsafe - shared), sorted(safe - shared)
 
 
-def _eos_ids(tok: Any) -> list[int]:
+def _eos_ids(tok: Any, end_tokens: tuple[str, ...]) -> list[int]:
     vocab = tok.get_vocab()
-    ids = {tok.eos_token_id} | {vocab[t] for t in ("<|eot_id|>", "<|end_of_text|>") if t in vocab}
+    ids = {tok.eos_token_id} | {vocab[t] for t in end_tokens if t in vocab}
     return sorted(i for i in ids if isinstance(i, int))
 
 
@@ -372,8 +442,9 @@ def _any(x: object) -> Any:
     return x
 
 
-def _placement(device: str) -> dict[str, Any]:
-    """Load straight onto a GPU (needs accelerate); on CPU load normally."""
+def placement(device: str) -> dict[str, Any]:
+    """``from_pretrained`` arguments that load straight onto a GPU (needs accelerate); on CPU
+    nothing (load normally)."""
     return {"device_map": {"": device}} if device.startswith("cuda") else {}
 
 

@@ -1,4 +1,6 @@
-"""Where a Llama Guard model comes from: a local folder, a GGUF file, or a hub id.
+"""Where a local judge model comes from: a local folder, a GGUF file, or a hub id.
+
+Used by the Llama Guard 3 and 4 judges and ShieldGemma 2.
 
 Everything here is cheap (file stats, small JSON reads): no model is loaded. A hub id is used
 only when the Hub is reachable or the model is already in the local cache.
@@ -46,9 +48,11 @@ class ModelSource:
         return f"{self.path}::{self.gguf_file}" if self.gguf_file else self.path
 
 
-def resolve(model: str, *, gguf_file: str | None = None, revision: str | None = None
-            ) -> ModelSource:
+def resolve(model: str, *, gguf_file: str | None = None, revision: str | None = None,
+            judge: str = "llamaguard3") -> ModelSource:
     """Resolve a model spec: ``/dir``, ``/dir/file.gguf``, ``/dir::file.gguf`` or ``org/name``.
+
+    ``judge`` names the judge in the hint of the offline error (``judge='NAME:/path'``).
 
     Raises:
         FileNotFoundError: a local path that does not exist.
@@ -63,8 +67,8 @@ def resolve(model: str, *, gguf_file: str | None = None, revision: str | None = 
     if os.path.isdir(expanded):
         return _local(model, expanded, gguf_file)
     if _looks_like_path(path) or gguf_file is not None:
-        raise FileNotFoundError(f"Llama Guard model path not found: {model!r}")
-    return _hub(model, path, revision)
+        raise FileNotFoundError(f"{judge} model path not found: {model!r}")
+    return _hub(model, path, revision, judge)
 
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -95,7 +99,7 @@ def _stat_sig(files: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
-def _hub(model: str, repo_id: str, revision: str | None) -> ModelSource:
+def _hub(model: str, repo_id: str, revision: str | None, judge: str) -> ModelSource:
     cached: str | None = None
     try:
         from huggingface_hub import try_to_load_from_cache
@@ -107,11 +111,11 @@ def _hub(model: str, repo_id: str, revision: str | None) -> ModelSource:
     if cached is None and hub_offline():
         name = repo_id.rsplit("/", 1)[-1]
         raise ModelUnavailableError(
-            f"Llama Guard model {repo_id!r} is not in the local Hugging Face cache and the Hub "
+            f"{judge} model {repo_id!r} is not in the local Hugging Face cache and the Hub "
             f"is off (HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE). Get the weights on a machine with "
             f"access (accept the license at https://huggingface.co/{repo_id}, then "
             f"`huggingface-cli login` and `huggingface-cli download {repo_id} --local-dir "
-            f"{name}`), then pass the folder: judge='llamaguard3:/path/to/{name}'."
+            f"{name}`), then pass the folder: judge='{judge}:/path/to/{name}'."
         )
     m = _COMMIT.search(cached) if cached else None
     rev = m.group(1) if m else (revision or "main")

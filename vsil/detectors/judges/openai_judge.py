@@ -8,27 +8,33 @@ accounting); the audit caches each verdict.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from vsil.detectors._base import JudgeInput, Verdict
 from vsil.detectors._registry import register_detector
+from vsil.detectors.judges.guard_formats import (
+    YES_NO_WORDS,
+    Controversial,
+    GuardRead,
+    parse_proguard,
+    parse_qwen3guard,
+    parse_shieldstral,
+)
 from vsil.detectors.judges.llamaguard_format import parse_llamaguard
+from vsil.detectors.judges.logprob_score import SAFE_UNSAFE, p_unsafe_from_logprobs
 from vsil.detectors.judges.prompts import (
     PRESETS,
-    LabelRead,
     ParseRule,
     Preset,
     custom_preset,
     looks_like_refusal,
+    shieldstral_preset,
 )
-from vsil.runtime.endpoint import DEFAULT_BASE_URL, Endpoint, require_http
+from vsil.runtime.endpoint import DEFAULT_BASE_URL, Endpoint, require_http, safe_host
 from vsil.runtime.failures import EndpointUnavailable, classify_exception
 from vsil.runtime.replies import failure_of, reply_of
 
@@ -40,6 +46,10 @@ if TYPE_CHECKING:
     from vsil.runtime.http import ChatResult, ChatRuntime, PriceTable
 
 DESCRIPTION_EVIDENCE = "image judged from its description (no pixels sent)"
+#: requests per `judge` call when concurrency is adaptive (4x the adaptive ceiling)
+ADAPTIVE_BATCH = 512
+#: the score of a Controversial answer counted as safe or unsafe
+BORDERLINE_P = 0.5
 
 
 @register_detector(
@@ -48,7 +58,9 @@ DESCRIPTION_EVIDENCE = "image judged from its description (no pixels sent)"
     needs="an OpenAI-compatible endpoint (base_url, api_key, model)",
     outputs="unsafe, p_unsafe (from logprobs when given), raw reply",
     extra="openai",
-    description="GPT-4o with the paper's prompts, Llama Guard on vLLM, or your own template",
+    description="GPT-4o with the paper's prompts, a guard model on vLLM, or your own "
+                "template. Presets (preset=): " + "; ".join(
+                    f"{k}: {v.needs}" for k, v in PRESETS.items()),
 )
 class OpenAIJudge:
     """Judge J(T) and J(T, I) with a model behind an OpenAI-compatible endpoint.
@@ -57,7 +69,12 @@ class OpenAIJudge:
         model: the served model name (``judge="openai:gpt-4o"`` passes ``model="gpt-4o"``).
         base_url: endpoint; default ``$OPENAI_BASE_URL``, else ``https://api.openai.com/v1``.
         api_key: default ``$OPENAI_API_KEY``; never logged, cached or shown.
-        preset: ``"paper-gpt4o"`` (default), ``"llamaguard"``, or a `Preset`.
+        preset: ``"paper-gpt4o"`` (default), ``"llamaguard"``, ``"llamaguard4"``,
+            ``"proguard"``, ``"qwen3guard"``, ``"shieldstral"``, or a `Preset`.
+        controversial: how a Qwen3Guard ``Controversial`` answer counts: ``"unjudged"``
+            (default; an unjudged verdict of failure kind ``borderline``), ``"unsafe"`` or
+            ``"safe"`` (the verdict's evidence says so, ``p_unsafe`` is 0.5).
+        policy: the policy text of the ``shieldstral`` preset.
         template, text_template, parse, labels: a custom prompt and parse rule instead of a
             preset (see `vsil.detectors.judges.prompts.custom_preset`).
         logprobs: ask for ``logprobs``/``top_logprobs=5`` (default: the preset's choice) and
@@ -66,7 +83,9 @@ class OpenAIJudge:
         image_max_side: longest image side in pixels (larger images are downscaled).
         image_format: ``"jpeg"`` (quality 90) or ``"png"``.
         include_image_text: also add ``Image description: ...`` when pixels are sent.
-        concurrency, max_retries, timeout, max_identical_failures, prices: see
+        concurrency: requests in flight; None (default) adapts it: 16 at first, growing
+            while latency stays flat, halving on 429/5xx, at most ``max_concurrency`` (128).
+        max_retries, timeout, max_identical_failures, prices: see
             `vsil.runtime.http.ChatRuntime`.
         on_outage: ``"raise"`` (default) raises `EndpointUnavailable` when the circuit
             breaker opens, so the audit stops and a re-run resumes from the cache;
@@ -85,6 +104,8 @@ class OpenAIJudge:
         base_url: str | None = None,
         api_key: str | None = None,
         preset: str | Preset = "paper-gpt4o",
+        controversial: Controversial = "unjudged",
+        policy: str | None = None,
         template: str | None = None,
         text_template: str | None = None,
         parse: str | Mapping[str, bool] | ParseRule | None = None,
@@ -95,7 +116,8 @@ class OpenAIJudge:
         image_max_side: int = 1024,
         image_format: Literal["jpeg", "png"] = "jpeg",
         include_image_text: bool = False,
-        concurrency: int = 16,
+        concurrency: int | None = None,
+        max_concurrency: int | None = None,
         max_retries: int = 5,
         timeout: float = 60.0,
         max_identical_failures: int = 20,
@@ -111,7 +133,8 @@ class OpenAIJudge:
             raise ValueError("OpenAIJudge needs a model: judge='openai:MODEL' or model=...")
         self.model = model
         self.endpoint = Endpoint.resolve(
-            base_url, api_key, concurrency=concurrency, max_retries=max_retries,
+            base_url, api_key, concurrency=concurrency, max_concurrency=max_concurrency,
+            max_retries=max_retries,
             timeout=timeout, max_identical_failures=max_identical_failures,
             backoff_base=backoff_base)
         self.base_url = self.endpoint.base_url
@@ -120,11 +143,18 @@ class OpenAIJudge:
                                         labels=labels)
         elif isinstance(preset, Preset):
             self.preset = preset
+        elif preset == "shieldstral" and policy is not None:
+            self.preset = shieldstral_preset(policy)
         elif preset in PRESETS:
             self.preset = PRESETS[preset]
         else:
             raise ValueError(f"unknown preset {preset!r}; known: {sorted(PRESETS)} "
                              "(or pass template=...)")
+        if policy is not None and self.preset.parser != "shieldstral":
+            raise ValueError("policy= is for the shieldstral preset")
+        if controversial not in ("unjudged", "unsafe", "safe"):
+            raise ValueError("controversial must be 'unjudged', 'unsafe' or 'safe'")
+        self.controversial: Controversial = controversial
         self.logprobs = self.preset.logprobs if logprobs is None else logprobs
         self.temperature = temperature
         self.max_tokens = max_tokens or self.preset.max_tokens
@@ -135,16 +165,21 @@ class OpenAIJudge:
         self.include_image_text = include_image_text
         self.on_outage = on_outage
         self.extra_body = dict(extra_body or {})
-        self.batch_size = batch_size or 4 * concurrency
+        self.batch_size = batch_size or (4 * concurrency if concurrency else ADAPTIVE_BATCH)
         self._runtime: ChatRuntime = self.endpoint.runtime(prices=prices)
         self.refused = 0
         self.parse_errors = 0
+        self.borderline = 0
+        self.served_models: set[str] = set()
 
     # --- identity ------------------------------------------------------------------------
 
     def _decoding(self) -> dict[str, Any]:
-        return {"temperature": self.temperature, "max_tokens": self.max_tokens,
-                "logprobs": self.logprobs, **self.extra_body}
+        out = {"temperature": self.temperature, "max_tokens": self.max_tokens,
+               "logprobs": self.logprobs, **self.extra_body}
+        if self.preset.parser == "qwen3guard":  # only here, so other fingerprints stay
+            out["controversial"] = self.controversial
+        return out
 
     def _image_params(self) -> dict[str, Any]:
         return {"max_side": self.image_max_side, "format": self.image_format,
@@ -170,21 +205,34 @@ class OpenAIJudge:
             "prompt_sha256": self.preset.prompt_sha256(),
             "decoding": self._decoding(),
             "image": self._image_params(),
-            "concurrency": self._runtime.concurrency,
+            "model_pin": self.model_pin,
+            "served_models": sorted(self.served_models),
+            "concurrency": self._runtime.limit.to_json(),
             "max_retries": self._runtime.max_retries,
             "timeout_s": self._runtime.timeout,
             "usage": self.usage,
         }
 
     @property
+    def model_pin(self) -> str:
+        """The exact model: the dated name the server reported (``gpt-4o-2024-08-06``) when
+        it reported exactly one, else the requested name with what was served."""
+        if len(self.served_models) == 1:
+            return next(iter(self.served_models))
+        if not self.served_models:
+            return f"{self.model} (served model not seen yet)"
+        return f"{self.model} (served as: {', '.join(sorted(self.served_models))})"
+
+    @property
     def usage(self) -> dict[str, Any]:
         """Requests, retries, failures by kind, refusals, parse errors, tokens, cost."""
         return {**self._runtime.usage.to_json(), "refused": self.refused,
-                "parse_errors": self.parse_errors}
+                "parse_errors": self.parse_errors, "borderline": self.borderline}
 
     def __repr__(self) -> str:
         return (f"OpenAIJudge(model={self.model!r}, host={self.endpoint.host!r}, "
-                f"preset={self.preset.name!r}, concurrency={self._runtime.concurrency})")
+                f"preset={self.preset.name!r}, "
+                f"concurrency={self._runtime.concurrency_setting!r})")
 
     # --- judging -------------------------------------------------------------------------
 
@@ -194,6 +242,13 @@ class OpenAIJudge:
         early: dict[int, Verdict] = {}
         notes: list[tuple[str, ...]] = []
         for i, x in enumerate(inputs):
+            if x.image is not None and not self.preset.pixels and not x.image_text:
+                early[i] = Verdict.failed(
+                    f"preset {self.preset.name!r} is text-only: an image without image_text "
+                    "(a description) cannot be judged", "input")
+                bodies.append(None)
+                notes.append(())
+                continue
             try:
                 body, note = self.request_body(x)
             except Exception as e:  # unreadable image: that input fails, the batch goes on
@@ -212,14 +267,8 @@ class OpenAIJudge:
             except Exception as e:  # a reply we could not read is this input's error
                 out[i] = Verdict.failed(f"unreadable reply: {type(e).__name__}: {e}",
                                         "transient", evidence=notes[i])
-        if self._runtime.circuit_open and self.on_outage == "raise":
-            err = self._runtime.open_error
-            self._runtime.reset_circuit()
-            raise EndpointUnavailable(
-                f"judge endpoint {self.endpoint.host} (model {self.model!r}) is "
-                f"unavailable: {err} ({self._runtime.max_identical_failures} identical "
-                "failures in a row); verdicts judged so far are cached, fix the "
-                "endpoint and run again to resume")
+        if self.on_outage == "raise":
+            raise_if_circuit_open(self._runtime, self.base_url, self.model)
         return out
 
     def request_body(self, x: JudgeInput) -> tuple[dict[str, Any], tuple[str, ...]]:
@@ -227,7 +276,7 @@ class OpenAIJudge:
         pair = x.has_image
         notes: tuple[str, ...] = ()
         text = x.text
-        pixels = x.image is not None
+        pixels = x.image is not None and self.preset.pixels
         if pair and x.image_text and (not pixels or self.include_image_text) \
                 and not self.preset.uses_image_text(pair):
             text = f"{text}\n\nImage description: {x.image_text}"
@@ -257,18 +306,9 @@ class OpenAIJudge:
 
     def data_url(self, ref: ImageRef) -> str:
         """The image re-encoded (JPEG or PNG), longest side capped, as a data URL."""
-        im = ref.open()
-        if max(im.size) > self.image_max_side:
-            im = im.copy()
-            im.thumbnail((self.image_max_side, self.image_max_side))
-        buf = io.BytesIO()
-        if self.image_format == "png":
-            im.save(buf, format="PNG")
-            mime = "image/png"
-        else:
-            im.convert("RGB").save(buf, format="JPEG", quality=90)
-            mime = "image/jpeg"
-        return f"data:{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
+        from vsil.detectors.describers.caption_openai import image_data_url
+
+        return image_data_url(ref, self.image_max_side, self.image_format)
 
     # --- reading replies -----------------------------------------------------------------
 
@@ -286,6 +326,8 @@ class OpenAIJudge:
             return Verdict.failed(f"malformed reply: {rep.problem}", "transient",
                                   raw=_raw(r.response), evidence=notes)
         content = rep.text or ""
+        if rep.model:
+            self.served_models.add(rep.model)
         if rep.refusal:
             self.refused += 1
             return Verdict.failed("refusal", "refusal", raw=rep.refusal, evidence=notes)
@@ -293,31 +335,61 @@ class OpenAIJudge:
             self.refused += 1
             return Verdict.failed("content filter (finish_reason)", "refusal", raw=content,
                                   evidence=notes)
-        read, cats = self._parse(content)
+        read = self._parse(content)
+        evidence = notes + read.evidence
         if read.unsafe is None:
             if read.refused:
                 self.refused += 1
                 return Verdict.failed("refusal (reply text)", "refusal", raw=content,
-                                      evidence=notes)
+                                      evidence=evidence)
+            if read.borderline:
+                self.borderline += 1
+                return Verdict.failed(read.error or "borderline", "borderline", raw=content,
+                                      evidence=evidence)
             self.parse_errors += 1
             err = read.error or "unparseable reply"
             if rep.finish_reason == "length":
                 err = f"{err} (reply cut at max_tokens={self.max_tokens})"
-            return Verdict.failed(err, "parse", raw=content, evidence=notes)
-        p = p_unsafe_from_logprobs({"content": rep.logprobs} if rep.logprobs else None,
-                                   content, read.offset)
+            return Verdict.failed(err, "parse", raw=content, evidence=evidence)
+        if read.tier == "controversial":
+            p: float | None = BORDERLINE_P
+        else:
+            guard = self.preset.parser not in ("labels", "llamaguard")
+            words = YES_NO_WORDS if self.preset.parser == "shieldstral" else SAFE_UNSAFE
+            p = p_unsafe_from_logprobs({"content": rep.logprobs} if rep.logprobs else None,
+                                       content, read.offset, words, strict=guard)
         return Verdict(unsafe=read.unsafe, p_unsafe=p if p is not None else float(read.unsafe),
-                       categories=cats, raw=content, evidence=notes)
+                       categories=read.categories, raw=content, evidence=evidence)
 
-    def _parse(self, content: str) -> tuple[LabelRead, tuple[str, ...]]:
-        if self.preset.parser == "llamaguard":
+    def _parse(self, content: str) -> GuardRead:
+        parser = self.preset.parser
+        if parser == "llamaguard":
             v = parse_llamaguard(content)
             if v.unsafe is None:
-                refused = looks_like_refusal(content)
-                return LabelRead(None, error=v.error, refused=refused), ()
+                return GuardRead(None, error=v.error, refused=looks_like_refusal(content))
             offset = len(content) - len(content.lstrip())
-            return LabelRead(v.unsafe, offset), v.categories
-        return self.preset.rule.read(content), ()
+            return GuardRead(v.unsafe, offset, categories=v.categories)
+        if parser == "proguard":
+            return parse_proguard(content)
+        if parser == "qwen3guard":
+            return parse_qwen3guard(content, self.controversial)
+        if parser == "shieldstral":
+            return parse_shieldstral(content)
+        lr = self.preset.rule.read(content)
+        return GuardRead(lr.unsafe, lr.offset, error=lr.error, refused=lr.refused)
+
+
+def raise_if_circuit_open(runtime: ChatRuntime, base_url: str, model: str) -> None:
+    """Raise `EndpointUnavailable` when ``runtime``'s circuit breaker opened (and reset it,
+    so that the next run probes the endpoint again)."""
+    if not runtime.circuit_open:
+        return
+    err = runtime.open_error
+    runtime.reset_circuit()
+    raise EndpointUnavailable(
+        f"judge endpoint {safe_host(base_url)} (model {model!r}) is unavailable: {err} "
+        f"({runtime.max_identical_failures} identical failures in a row); verdicts judged so "
+        "far are cached, fix the endpoint and run again to resume")
 
 
 def _raw(response: Any) -> str:
@@ -325,68 +397,3 @@ def _raw(response: Any) -> str:
         return json.dumps(response, ensure_ascii=False, default=str)[:2000]
     except (TypeError, ValueError, RecursionError):
         return repr(response)[:2000]
-
-
-def _label_of(token: str) -> bool | None:
-    """True/False when a token begins the label unsafe/safe ("un", "Unsafe", " safe"...)."""
-    t = token.strip().lower().lstrip("*_\"'`")
-    if not t:
-        return None
-    if "unsafe".startswith(t) or t.startswith("unsafe"):
-        return True
-    if "safe".startswith(t) or t.startswith("safe"):
-        return False
-    return None
-
-
-def p_unsafe_from_logprobs(logprobs: Any, content: str, offset: int) -> float | None:
-    """P(unsafe) / (P(unsafe) + P(safe)) at the token where the parsed label starts.
-
-    The token is found by the character ``offset`` of the label when the tokens spell the
-    reply; otherwise the first token that begins a label is used. None without logprobs, or
-    when they are malformed (entries that are not token objects, logprobs that are not finite
-    numbers <= 0 are ignored).
-    """
-    if not isinstance(logprobs, Mapping):
-        return None
-    raw = logprobs.get("content")
-    if not isinstance(raw, list):
-        return None
-    toks = [t for t in raw if isinstance(t, Mapping) and isinstance(t.get("token"), str)]
-    if not toks:
-        return None
-    pos: int | None = None
-    if "".join(t["token"] for t in toks) == content:
-        at = 0
-        for k, t in enumerate(toks):
-            end = at + len(t["token"])
-            if end > offset and _label_of(t["token"]) is not None:
-                pos = k
-                break
-            at = end
-    if pos is None:
-        pos = next((k for k, t in enumerate(toks) if _label_of(t["token"]) is not None), None)
-    if pos is None:
-        return None
-    entry = toks[pos]
-    alts = entry.get("top_logprobs")
-    if not isinstance(alts, list) or not alts:
-        alts = [{"token": entry.get("token"), "logprob": entry.get("logprob")}]
-    p_u = p_s = 0.0
-    for a in alts:
-        if not isinstance(a, Mapping):
-            continue
-        try:
-            lp = float(a.get("logprob"))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            continue
-        if not math.isfinite(lp) or lp > 0.0:
-            continue
-        label = _label_of(str(a.get("token", "")))
-        if label is True:
-            p_u += math.exp(lp)
-        elif label is False:
-            p_s += math.exp(lp)
-    if p_u + p_s <= 0.0:
-        return None
-    return min(1.0, max(0.0, p_u / (p_u + p_s)))
