@@ -31,7 +31,8 @@ def _verdict(v: Any, yes: str, no: str, unknown: str) -> str:
 def browser_frame(samples: pd.DataFrame) -> pd.DataFrame:
     """``samples`` plus the derived columns the browser filters on."""
     df: pd.DataFrame = samples.copy(deep=False)
-    for src, dst in (("pair_unsafe", "pair_verdict"), ("text_unsafe", "text_verdict")):
+    for src, dst in (("pair_unsafe", "pair_verdict"), ("text_unsafe", "text_verdict"),
+                     ("image_unsafe", "image_verdict")):
         if src in df:
             df[dst] = [_verdict(v, "unsafe", "safe", "no verdict") for v in df[src].tolist()]
     if "leaky" in df:
@@ -65,6 +66,10 @@ def audit_spec(samples: pd.DataFrame, *, images: bool = False) -> BrowserSpec:
         Column("text_verdict", "J(T)", "cat", table=True, hot=("unsafe",)),
         Column("p_text_unsafe", "p unsafe J(T)", "num"),
         Column("text_categories", "categories J(T)"),
+        Column("image_verdict", "J(I)", "cat", hot=("unsafe",)),
+        Column("p_image_unsafe", "p unsafe J(I)", "num"),
+        Column("image_categories", "categories J(I)"),
+        Column("image_verdict_source", "J(I) looked at"),
         Column("leak", "leaky", "cat", table=True, hot=("leaky",)),
         Column("leakage_score", "leakage score", "num", table=True),
         *(Column(o, f"overlap {o[len('overlap_'):]}", "num") for o in overlaps),
@@ -76,6 +81,6 @@ def audit_spec(samples: pd.DataFrame, *, images: bool = False) -> BrowserSpec:
     ]
     return BrowserSpec(
         columns=tuple(cols), filters=FILTER_COLUMNS,
-        sorts=("leakage_score", "p_pair_unsafe", "p_text_unsafe", *overlaps),
+        sorts=("leakage_score", "p_pair_unsafe", "p_text_unsafe", "p_image_unsafe", *overlaps),
         search=SEARCH_COLUMNS, default_sort="leakage_score", noun="samples",
         all_rows="samples.parquet")
