@@ -36,7 +36,7 @@ from vsil.audit.outputs import AuditOutputs  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-FLOATS = ["p_pair_unsafe", "p_text_unsafe", "leakage_score"]
+FLOATS = ["p_pair_unsafe", "p_text_unsafe", "p_image_unsafe", "leakage_score"]
 #: detectors round their scores to 6 decimals; encoder float noise far below 1e-6 (other batch
 #: shapes, one torch thread instead of two) can still move that last rounded digit by one unit
 ATOL = 1e-6 + 1e-6
@@ -99,7 +99,8 @@ def test_embedded_judge_equals_single_process() -> None:
     df = _frame(ds, out)
     _assert_same(df, local.samples)
     assert df["pair_unsafe"].sum() > 10 and df["leaky"].sum() > 0  # a real mix of verdicts
-    assert [s.computed for s in out.stats] == [100, 100, 100, 100]
+    # J(T,I), J(T), J(I), two overlaps
+    assert [s.computed for s in out.stats] == [100, 100, 100, 100, 100]
     assert out.pair_judge.fingerprint == local.provenance["judge"]["fingerprint"]
 
 
@@ -139,9 +140,13 @@ def test_rule_judge_split_pools_describer_and_shared_cache(tmp_path: Path) -> No
     n_failed = int(local.samples["error"].str.contains("scripted failure", na=False).sum())
     assert n_failed == 3
     assert sum(s.computed for s in again.stats) == 2 * n_failed
-    judged = again.stats[1:]  # J(T,I), J(T), lexical (the first is the describer)
+    # describer, J(T,I), J(T), J(I), lexical
+    describer, pair, text, image, lexical = again.stats
+    judged = [pair, text, lexical]
     assert sum(s.cache_hits for s in judged) == sum(s.total for s in judged) - 2 * n_failed
-    assert again.stats[0].computed == 0
+    # J(I) judges the image texts (repeated ones once): every one is read from the cache
+    assert image.unique > 0 and image.computed == 0 and image.cache_hits == image.unique
+    assert describer.computed == 0
     assert (cache / "cache.sqlite").is_file()
 
 
