@@ -64,8 +64,12 @@ def test_real_model_through_the_audit(server: SmolLMServer, tmp_path: Path) -> N
     # the text-only model refuses image parts with a 400: counted, never a label
     assert pd.isna(df.loc["img", "pair_unsafe"])
     assert "client_error" in str(df.loc["img", "error"])
-    assert server.requests - before == 4
+    # J(T,I) and J(T) per row, and J(I): "t" on its image text, "img" on its pixels (a 400)
+    assert server.requests - before == 6
     usage = res.provenance["judge"]["usage"]
-    assert usage["failures"] == {"client_error": 1} and usage["requests"] == 4
-    n_ok = int(df["pair_unsafe"].notna().sum() + df["text_unsafe"].notna().sum())
-    assert n_ok + usage["refused"] + usage["parse_errors"] + 1 == 4
+    assert usage["failures"] == {"client_error": 2} and usage["requests"] == 6
+    assert df.loc["t", "image_verdict_source"] == "openai: image_text (dataset)"
+    assert pd.isna(df.loc["img", "image_unsafe"])
+    n_ok = int(df["pair_unsafe"].notna().sum() + df["text_unsafe"].notna().sum()
+               + df["image_unsafe"].notna().sum())
+    assert n_ok + usage["refused"] + usage["parse_errors"] + 2 == 6
