@@ -199,16 +199,18 @@ def test_audit_end_to_end_and_rerun_from_cache(srv: FaultServer, tmp_path: Path)
         assert bool(df.loc[f"s{i}", "pair_unsafe"]) is (kind in (0, 1))
         assert bool(df.loc[f"s{i}", "text_unsafe"]) is (kind == 0)
         assert bool(df.loc[f"s{i}", "leaky"]) is (kind == 0)
-    assert srv.state.n == 18
+    # J(T,I) and J(T) per row, + J(I) on the pixels: the 9 images are equal, asked once
+    assert srv.state.n == 18 + 1
+    assert set(df["image_verdict_source"]) == {"openai: pixels"}
     assert res.summary.figures.r1 == pytest.approx(6 / 9)
     assert res.summary.figures.r2 == pytest.approx(3 / 9)
     usage = res.provenance["judge"]["usage"]
-    assert usage["requests"] == 18 and usage["prompt_tokens"] == 180
+    assert usage["requests"] == 19 and usage["prompt_tokens"] == 190
     assert KEY not in json.dumps(res.provenance, default=str)
     # a re-run is served from the cache: the server sees nothing new
     res2 = vsil.audit(rows, judge=judge(srv), overlap=(), describe=False, cache=cache,
                       quiet=True)
-    assert srv.state.n == 18
+    assert srv.state.n == 18 + 1
     assert res2.samples["leaky"].tolist() == res.samples["leaky"].tolist()
     assert KEY.encode() not in cache.read_bytes()
 
@@ -231,7 +233,7 @@ def test_interrupted_run_resumes(tmp_path: Path) -> None:
     with FaultServer(port=port) as healthy:
         res = vsil.audit(rows, judge=judge(healthy, concurrency=2), overlap=(),
                          describe=False, cache=cache, quiet=True)
-        assert healthy.state.n == 2 * 30 - done
+        assert healthy.state.n == 2 * 30 - done + 1  # + J(I): the 30 images are equal
         assert res.samples["error"].isna().all()
         assert res.summary.figures.r1 == pytest.approx(20 / 30)
 
