@@ -111,6 +111,8 @@ def test_judge_list_audits_the_data_once_per_judge() -> None:
     assert res.names == ["embedded", "rule"] and res.n_matched == len(ROWS)
     with pytest.raises(ValueError, match="data="):
         vsil.agree(judge=["embedded", "embedded"])
+    with pytest.raises(TypeError, match=r"vsil\.agree"):
+        vsil.audit(ROWS, judge=["embedded", "embedded"], quiet=True, cache=False)
 
 
 def test_ids_only_in_one_audit_are_named_and_left_out(

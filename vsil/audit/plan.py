@@ -123,6 +123,9 @@ def plan_audit(ds: Dataset, judge: str | Judge = "embedded",
                image_judge: ImageJudgeArg = "auto") -> AuditPlan:
     """Build every detector of an audit of ``ds`` once (arguments as in `vsil.audit`)."""
     opts = {k: v for k, v in (judge_options or {}).items() if v is not None}
+    if isinstance(judge, list | tuple):
+        raise TypeError("judge= takes one judge; to run several on the same data and compare "
+                        "them, use vsil.agree(data=..., judge=[...]) (or `vsil agree`)")
     if isinstance(overlap, str):
         overlap = [overlap]
     pair_judge = create("judge", judge, **opts)
