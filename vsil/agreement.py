@@ -31,6 +31,7 @@ import pandas as pd
 
 from vsil._jsonable import dumps
 from vsil.audit import AuditResult
+from vsil.audit.metrics import missing
 
 #: verdict label -> (samples column, probability column)
 VERDICTS: dict[str, tuple[str, str]] = {
@@ -62,8 +63,7 @@ def _verdicts(frame: pd.DataFrame, col: str) -> pd.Series:
     """True/False, or None for no verdict (NA, None, NaN), whatever dtype the column came in."""
     if col not in frame.columns:
         return pd.Series([None] * len(frame), index=frame.index, dtype=object)
-    return frame[col].map(lambda v: None if v is None or v is pd.NA
-                          or (isinstance(v, float) and math.isnan(v)) else bool(v))
+    return frame[col].map(lambda v: None if missing(v) else bool(v))
 
 
 def _load(r: AuditResult | str | os.PathLike[str]) -> AuditResult:
@@ -190,8 +190,7 @@ def _compare(a: pd.DataFrame, b: pd.DataFrame, verdict: str
     va, vb = _verdicts(a, col), _verdicts(b, col)
     both = va.notna() & vb.notna()
     cats = a["category"] if "category" in a.columns else pd.Series([None] * len(a), a.index)
-    cats = cats.map(lambda c: "(none)" if c is None or (isinstance(c, float) and math.isnan(c))
-                    else str(c))
+    cats = cats.map(lambda c: "(none)" if missing(c) else str(c))
     rows = []
     groups: list[tuple[str, pd.Series]] = [(ALL, pd.Series(True, index=a.index))]
     groups += [(str(c), cats == c) for c in sorted(cats.unique())]

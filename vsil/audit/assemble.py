@@ -75,7 +75,7 @@ def _unjudged_row(error: str, overlap_names: Sequence[str]) -> dict[str, Any]:
     return rec
 
 
-def _image_cells(iv: Verdict | None, where: str | None, asked: bool) -> dict[str, Any]:
+def _image_cells(iv: Verdict | None, where: str | None) -> dict[str, Any]:
     """J(I)'s columns for one judged row (all empty when the audit asked no J(I))."""
     if iv is None:
         return dict(image_unsafe=None, p_image_unsafe=None, image_categories=[],
@@ -105,7 +105,7 @@ def _judged_row(pv: Verdict, tv: Verdict, ovs: dict[str, Overlap], image_text: s
         error_kind=error_kind(pv, tv),
     )
     rec.update({f"overlap_{name}": o.score for name, o in ovs.items()})
-    rec.update(_image_cells(iv, image_where, image_asked))
+    rec.update(_image_cells(iv, image_where))
     rec["harm_source"] = harm_source(pv.unsafe, tv.unsafe, rec["image_unsafe"])
     if image_asked and rec["harm_source"] == "unjudged" and pv.unsafe and tv.unsafe is False:
         why = iv.problem("J(I)") if iv is not None else NO_IMAGE_VIEW

@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from vsil.audit.metrics import wilson
+from vsil.audit.metrics import missing, wilson
 from vsil.audit.runner import RunContext, run_judge
 from vsil.dataset import ImageRef
 from vsil.detectors import Judge, JudgeInput, Verdict
@@ -77,9 +77,7 @@ def harm_source(pair_unsafe: Any, text_unsafe: Any, image_unsafe: Any) -> str:
 
 
 def _bool(v: Any) -> bool | None:
-    if v is None or v is pd.NA or (isinstance(v, float) and v != v):
-        return None
-    return bool(v)
+    return None if missing(v) else bool(v)
 
 
 def harm_shares(classes: Sequence[str] | pd.Series) -> dict[str, dict[str, float]]:

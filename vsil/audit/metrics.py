@@ -94,7 +94,7 @@ def judged_rows(*verdicts: npt.ArrayLike, error: npt.ArrayLike | None = None
         raise ValueError("per-row verdicts differ in length")
     ok = np.ones(n, dtype=bool)
     for c in cols:
-        ok &= np.array([not _missing(x) for x in c], dtype=bool)
+        ok &= np.array([not missing(x) for x in c], dtype=bool)
     if error is not None:
         err = np.asarray(error, dtype=bool)
         if len(err) != n:
@@ -145,13 +145,14 @@ def figures(pair_unsafe: npt.ArrayLike, text_unsafe: npt.ArrayLike,
 
 
 def _true(x: Any) -> bool:
-    return not _missing(x) and bool(x)
+    return not missing(x) and bool(x)
 
 
 def _nan(x: Any) -> bool:
     return isinstance(x, float) and math.isnan(x)
 
 
-def _missing(x: Any) -> bool:
+def missing(x: Any) -> bool:
+    """Whether a verdict cell holds no verdict (None, NA or NaN)."""
     return x is None or x is pd_NA or _nan(x)
 

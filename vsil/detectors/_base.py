@@ -6,6 +6,7 @@ caches each output under ``(detector.fingerprint, hash of the inputs the detecto
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
@@ -113,6 +114,17 @@ class Verdict:
         if self.p_unsafe is not None:
             return float(self.p_unsafe)
         return 1.0 if self.unsafe else 0.0
+
+    def raw_object(self) -> dict[str, Any]:
+        """``raw`` read as a JSON object, for judges that keep their structured reply there;
+        {} for a failed verdict or a ``raw`` that is not a JSON object."""
+        if self.unsafe is None or not self.raw:
+            return {}
+        try:
+            data = json.loads(self.raw)
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def problem(self, label: str) -> str | None:
         """Why there is no label (``label``: which call, e.g. ``J(T)``), or None."""

@@ -40,9 +40,8 @@ class LocalEngine:
                                               [texts[i] for i in rows],
                                               [sources[i] for i in rows], ctx)
         overlaps = {sc.name: run_overlap(sc, ov_in, ctx) for sc in plan.scorers}
-        usage_of = [plan.pair_judge, plan.text_judge]
-        if plan.image_judge is not None:
-            usage_of.append(plan.image_judge)
+        usage_of = [j for j in (plan.pair_judge, plan.text_judge, plan.image_judge)
+                    if j is not None]
         return AuditOutputs(described=described, rows=rows, pair=pair_v, text=text_v,
                             overlaps=overlaps, stats=ctx.stats, pair_judge=plan.pair_judge,
                             text_judge=plan.text_judge, scorers=plan.scorers,

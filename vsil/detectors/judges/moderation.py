@@ -40,6 +40,7 @@ from vsil.detectors._registry import register_detector
 from vsil.detectors.judges.openai_judge import (
     ADAPTIVE_BATCH,
     DESCRIPTION_EVIDENCE,
+    model_pin,
     raise_if_circuit_open,
 )
 from vsil.runtime.endpoint import Endpoint, require_http
@@ -56,13 +57,7 @@ INPUT_TYPES = ("text", "image")
 
 def details(verdict: Verdict) -> dict[str, Any]:
     """The moderation result kept in a verdict's ``raw`` ({} for a failed verdict)."""
-    if verdict.unsafe is None or not verdict.raw:
-        return {}
-    try:
-        data = json.loads(verdict.raw)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+    return verdict.raw_object()
 
 
 def flagged_input_types(verdict: Verdict) -> dict[str, tuple[str, ...]]:
@@ -150,11 +145,7 @@ class ModerationJudge:
     def model_pin(self) -> str:
         """The dated model the endpoint reported (``omni-moderation-2024-09-26``) when it
         reported exactly one."""
-        if len(self.served_models) == 1:
-            return next(iter(self.served_models))
-        if not self.served_models:
-            return f"{self.model} (served model not seen yet)"
-        return f"{self.model} (served as: {', '.join(sorted(self.served_models))})"
+        return model_pin(self.model, self.served_models)
 
     def info(self) -> dict[str, Any]:
         """Provenance (no key) and run counters."""

@@ -215,13 +215,8 @@ class OpenAIJudge:
 
     @property
     def model_pin(self) -> str:
-        """The exact model: the dated name the server reported (``gpt-4o-2024-08-06``) when
-        it reported exactly one, else the requested name with what was served."""
-        if len(self.served_models) == 1:
-            return next(iter(self.served_models))
-        if not self.served_models:
-            return f"{self.model} (served model not seen yet)"
-        return f"{self.model} (served as: {', '.join(sorted(self.served_models))})"
+        """The exact model the server reported (see `model_pin`)."""
+        return model_pin(self.model, self.served_models)
 
     @property
     def usage(self) -> dict[str, Any]:
@@ -377,6 +372,16 @@ class OpenAIJudge:
             return parse_shieldstral(content)
         lr = self.preset.rule.read(content)
         return GuardRead(lr.unsafe, lr.offset, error=lr.error, refused=lr.refused)
+
+
+def model_pin(requested: str, served: set[str]) -> str:
+    """The exact model: the dated name the server reported (``gpt-4o-2024-08-06``) when it
+    reported exactly one, else the requested name with what was served."""
+    if len(served) == 1:
+        return next(iter(served))
+    if not served:
+        return f"{requested} (served model not seen yet)"
+    return f"{requested} (served as: {', '.join(sorted(served))})"
 
 
 def raise_if_circuit_open(runtime: ChatRuntime, base_url: str, model: str) -> None:

@@ -39,13 +39,7 @@ TEXT_IGNORED = "ShieldGemma 2 judged the image alone (the text is ignored)"
 
 def policy_scores(verdict: Verdict) -> dict[str, float]:
     """P(Yes) per policy from a ShieldGemma 2 verdict's ``raw`` ({} for a failed one)."""
-    if verdict.unsafe is None or not verdict.raw:
-        return {}
-    try:
-        data = json.loads(verdict.raw)
-    except ValueError:
-        return {}
-    scores = data.get("p_yes") if isinstance(data, dict) else None
+    scores = verdict.raw_object().get("p_yes")
     if not isinstance(scores, dict):
         return {}
     return {str(k): float(v) for k, v in scores.items() if isinstance(v, int | float)}
