@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from training.embedded_judge import corpus as corpus_mod
-from training.embedded_judge import train, validate
+from training.embedded_judge import sources, train, validate
 
 HERE = Path(__file__).resolve().parent
 
@@ -89,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         ok = all(h["decision_agreement"] >= train.MIN_DECISION_AGREEMENT for h in cmp.values())
         return 0 if ok else 1
     npz, js = train.write(model, rows, stats, pairs)
+    # every row's out-of-source score, for error analysis (not shipped: it quotes the corpus)
+    oos = sources.cache_dir() / "oos_predictions.json"
+    oos.write_text(json.dumps(model["oos"], ensure_ascii=False) + "\n", encoding="utf-8")
+    say(f"out-of-source scores: {oos}")
     (HERE / "corpus_stats.json").write_text(json.dumps(stats, indent=1) + "\n")
     say(f"wrote {npz} and {js}")
     return 0

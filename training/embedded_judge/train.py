@@ -105,6 +105,13 @@ def fit_all(rows: list[dict[str, Any]], pairs: list[Pair], emb: dict[str, Any],
         out["text_validation"] = validate.text_report(req, p_text)
         oos_text = {r["text"]: float(p) for r, p in zip(req, p_text, strict=True)}
         out["pair_validation"] = validate.pair_report(pairs, p_pair, oos_text)
+        out["oos"] = {
+            "text": [{"text": r["text"], "source": r["source"], "group": r["group"],
+                      "unsafe": bool(r["unsafe"]), "p": float(p)}
+                     for r, p in zip(req, p_text, strict=True)],
+            "pair": [{"text": q.text, "image_text": q.image_text, "kind": q.kind,
+                      "source": q.source, "unsafe": bool(q.unsafe), "p": float(p)}
+                     for q, p in zip(pairs, p_pair, strict=True)]}
     tuned, feats = _fold(req, np.arange(len(req)), hidden, texts)
     out["tuned"] = tuned
     out["text"] = Head([(tuned.w, tuned.b)], "fine-tuned")
