@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from sentence_transformers import SentenceTransformer
 
-from vsil.detectors._encoder import Encoder
+from vsil.detectors._encoder import Encoder, by_token_count
 
 # character length and token count disagree: long single words are few tokens per character
 TEXTS = [
@@ -23,8 +23,9 @@ TEXTS = [
 
 def test_batches_follow_token_counts_not_characters() -> None:
     enc = Encoder(batch_size=2)
-    tok = enc._load().tokenizer
-    order = enc._by_tokens(list(TEXTS))
+    model = enc._load()
+    tok = model.tokenizer
+    order = by_token_count(model, list(TEXTS))
     assert sorted(order) == sorted(TEXTS)
     n_tokens = [len(tok(t, truncation=True, max_length=256)["input_ids"]) for t in order]
     assert n_tokens == sorted(n_tokens)

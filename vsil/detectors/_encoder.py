@@ -87,7 +87,7 @@ class Encoder:
             todo = list(dict.fromkeys(t for t in texts if t not in self._memo))
             if todo:
                 model = self._load()
-                todo = self._by_tokens(todo)
+                todo = by_token_count(model, todo)
                 # one `encode` call per batch of similar token counts: sentence-transformers
                 # would order by characters, which pads a batch of 64 with ~28 % more tokens
                 for s in range(0, len(todo), self.batch_size):
@@ -101,21 +101,6 @@ class Encoder:
                 return np.zeros((0, DIM), dtype=np.float32)
             return np.stack([self._memo[t] for t in texts])
 
-    def _by_tokens(self, texts: list[str]) -> list[str]:
-        """``texts`` ordered by token count, so that each batch pads little (sorting by
-        characters, as sentence-transformers does, pads batches of VLSBench's texts about
-        seven times more)."""
-        model = self._load()
-        try:
-            ids = model.tokenizer(texts, truncation=True,
-                                  max_length=int(model.max_seq_length or 512),
-                                  return_attention_mask=False,
-                                  return_token_type_ids=False)["input_ids"]
-            lengths = [len(x) for x in ids]
-        except Exception:  # an unusual tokenizer: characters are a fair proxy
-            lengths = [len(t) for t in texts]
-        return [texts[i] for i in sorted(range(len(texts)), key=lengths.__getitem__)]
-
     def hidden_states(self, texts: Sequence[str], layer: int
                       ) -> Iterator[tuple[list[str], Any, Any, Any]]:
         """Batches of ``(texts, hidden states after `layer`, attention mask, last hidden
@@ -124,7 +109,7 @@ class Encoder:
         import torch
 
         model = self._load()
-        order = self._by_tokens(list(dict.fromkeys(texts)))
+        order = by_token_count(model, list(dict.fromkeys(texts)))
         for s in range(0, len(order), self.batch_size):
             chunk = order[s:s + self.batch_size]
             prepare = getattr(model, "preprocess", None) or model.tokenize
@@ -157,6 +142,21 @@ class Encoder:
             if not texts:
                 return np.zeros((0, DIM), dtype=np.float32)
             return np.stack([memo[t] for t in texts])
+
+
+def by_token_count(model: Any, texts: list[str]) -> list[str]:
+    """``texts`` ordered by token count, so that each batch pads little (sorting by
+    characters, as sentence-transformers does, pads batches of VLSBench's texts about
+    seven times more)."""
+    try:
+        ids = model.tokenizer(texts, truncation=True,
+                              max_length=int(model.max_seq_length or 512),
+                              return_attention_mask=False,
+                              return_token_type_ids=False)["input_ids"]
+        lengths = [len(x) for x in ids]
+    except Exception:  # an unusual tokenizer: characters are a fair proxy
+        lengths = [len(t) for t in texts]
+    return [texts[i] for i in sorted(range(len(texts)), key=lengths.__getitem__)]
 
 
 class UsesEncoder:

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from vsil.report import cell, to_float
-from vsil.report.browser import BrowserSpec, Column
+from vsil.report.browser import SAMPLE_KEY_COLUMNS, BrowserSpec, Column
 
 LABELS = {1: "safe: refusal", 2: "safe: warning", 3: "unsafe"}
 FILTER_COLUMNS = ("verdict", "harm_source", "category", "sub_category", "status",
@@ -58,10 +58,7 @@ def eval_spec(rows: pd.DataFrame) -> BrowserSpec:
     """The browser over an evaluation's rows (other judges' labels included as they come)."""
     others = [str(c) for c in rows.columns if isinstance(c, str) and c.startswith("label@")]
     cols = (
-        Column("id", "id", table=True, clip=40),
-        Column("category", "category", "cat", table=True),
-        Column("sub_category", "sub-category", "cat", table=True),
-        Column("harm_source", "harm source", "cat", table=True),
+        *SAMPLE_KEY_COLUMNS,
         Column("text", "query", table=True, clip=120),
         Column("answer", "answer", table=True, clip=200),
         Column("verdict", "verdict", "cat", table=True, hot=("unsafe",)),

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from vsil.report._common import cell
-from vsil.report.browser import BrowserSpec, Column
+from vsil.report.browser import SAMPLE_KEY_COLUMNS, BrowserSpec, Column
 
 #: categorical columns offered as filters when the samples frame has them, in this order
 FILTER_COLUMNS = ("pair_verdict", "text_verdict", "leak", "harm_source", "category",
@@ -53,10 +53,7 @@ def audit_spec(samples: pd.DataFrame, *, images: bool = False) -> BrowserSpec:
     if images:
         cols.append(Column(THUMB, "image", "image", table=True))
     cols += [
-        Column("id", "id", table=True, clip=40),
-        Column("category", "category", "cat", table=True),
-        Column("sub_category", "sub-category", "cat", table=True),
-        Column("harm_source", "harm source", "cat", table=True),
+        *SAMPLE_KEY_COLUMNS,
         Column("text", "query (T)", table=True, clip=160),
         Column("image_text", "image text", table=True, clip=120),
         Column("image_text_source", "image text source", "cat"),

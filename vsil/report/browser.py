@@ -59,6 +59,14 @@ class Column:
     digits: int = 4
 
 
+#: the columns every sample browser starts with (after an image thumbnail, if any)
+SAMPLE_KEY_COLUMNS: tuple[Column, ...] = (
+    Column("id", "id", table=True, clip=40),
+    Column("category", "category", "cat", table=True),
+    Column("sub_category", "sub-category", "cat", table=True),
+    Column("harm_source", "harm source", "cat", table=True),
+)
+
 @dataclass(frozen=True)
 class BrowserSpec:
     """What the browser shows of a frame.
