@@ -127,6 +127,40 @@ def test_retraining_reproduces_shipped_decisions() -> None:
         assert c["decision_agreement"] >= train.MIN_DECISION_AGREEMENT, (head, c)
 
 
+def test_mlp_head_is_the_mean_of_fixed_epoch_members() -> None:
+    """The shipped MLP head is ``members`` MLPs (seeds 0..k-1), each run for exactly
+    ``epochs`` epochs, folded into one wider network whose logit is their mean logit."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    from training.embedded_judge.heads import fit_head
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(120, 6)).astype(np.float32)
+    y = (x[:, 0] * x[:, 1] + 0.3 * rng.normal(size=120)) > 0
+    head = fit_head(x, y, "mlp", 10.0, hidden=8, members=3, epochs=7)
+    assert [w.shape for w, _ in head.layers] == [(6, 24), (24, 1)]
+    # the same resampled rows fit_head trains on (classes balanced, seed 0)
+    pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
+    n = max(len(pos), len(neg))
+    r = np.random.default_rng(0)
+    idx = np.concatenate([r.choice(pos, n, replace=len(pos) < n),
+                          r.choice(neg, n, replace=len(neg) < n)])
+    logits = []
+    for seed in range(3):
+        m = MLPClassifier(hidden_layer_sizes=(8,), alpha=0.1, max_iter=7, tol=0.0,
+                          n_iter_no_change=8, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            m.fit(x[idx], y[idx])
+        assert m.n_iter_ == 7  # no early stop on a loss tolerance
+        h = np.maximum(x @ m.coefs_[0] + m.intercepts_[0], 0.0)
+        logits.append((h @ m.coefs_[1] + m.intercepts_[1])[:, 0])
+    assert np.allclose(head.logit(x), np.mean(logits, axis=0), atol=1e-9)
+
+
 def test_tuned_layers_start_as_the_stock_encoder() -> None:
     """The judge's own implementation of the top layers, given the stock weights, computes
     exactly the stock sentence embedding (so fine-tuning starts from MiniLM itself)."""

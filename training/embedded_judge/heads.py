@@ -122,9 +122,22 @@ class Head:
         return 1.0 / (1.0 + np.exp(-np.clip(self.logit(x), -60.0, 60.0)))
 
 
+#: the MLP runs a fixed number of epochs: stopping on a loss tolerance made the stopping
+#: epoch (and 2 % of decisions) flip on float differences of 1e-7 between builds
+MLP_EPOCHS = 150
+#: MLPs averaged (by logit) into one head, to damp what is left of that sensitivity
+MLP_MEMBERS = 3
+
+
 def fit_head(x: F32, y: npt.NDArray[np.bool_], kind: str, c: float = 10.0,
-             hidden: int = 256, weight: npt.NDArray[np.float64] | None = None) -> Head:
-    """A binary head; classes balanced; deterministic (seed 0)."""
+             hidden: int = 256, weight: npt.NDArray[np.float64] | None = None,
+             members: int = MLP_MEMBERS, epochs: int = MLP_EPOCHS) -> Head:
+    """A binary head; classes balanced; deterministic (seeds 0..members-1).
+
+    ``mlp``: ``members`` one-hidden-layer MLPs (seeds 0, 1, ...) trained for exactly
+    ``epochs`` epochs each; their mean logit is itself one MLP with ``members * hidden``
+    hidden units (the hidden layers side by side, the output weights divided by
+    ``members``), so the head ships and runs as a plain two-layer network."""
     if kind == "logistic":
         from sklearn.linear_model import LogisticRegression
 
@@ -133,6 +146,9 @@ def fit_head(x: F32, y: npt.NDArray[np.bool_], kind: str, c: float = 10.0,
         return Head([(lr.coef_.T.astype(np.float64), lr.intercept_.astype(np.float64))],
                     "logistic")
     if kind == "mlp":
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.neural_network import MLPClassifier
 
         # balance classes by resampling (MLPClassifier has no class_weight)
@@ -141,11 +157,20 @@ def fit_head(x: F32, y: npt.NDArray[np.bool_], kind: str, c: float = 10.0,
         n = max(len(pos), len(neg))
         idx = np.concatenate([rng.choice(pos, n, replace=len(pos) < n),
                               rng.choice(neg, n, replace=len(neg) < n)])
-        mlp = MLPClassifier(hidden_layer_sizes=(hidden,), alpha=1.0 / c, max_iter=300,
-                            early_stopping=False, random_state=SEED)
-        mlp.fit(x[idx], y[idx])
-        layers = [(w.astype(np.float64), b.astype(np.float64))
-                  for w, b in zip(mlp.coefs_, mlp.intercepts_, strict=True)]
+        w0, b0, w1, b1 = [], [], [], []
+        for seed in range(SEED, SEED + members):
+            mlp = MLPClassifier(hidden_layer_sizes=(hidden,), alpha=1.0 / c,
+                                max_iter=epochs, tol=0.0, n_iter_no_change=epochs + 1,
+                                early_stopping=False, random_state=seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)  # epochs are fixed
+                mlp.fit(x[idx], y[idx])
+            w0.append(mlp.coefs_[0])
+            b0.append(mlp.intercepts_[0])
+            w1.append(mlp.coefs_[1] / members)
+            b1.append(mlp.intercepts_[1] / members)
+        layers = [(np.hstack(w0).astype(np.float64), np.concatenate(b0).astype(np.float64)),
+                  (np.vstack(w1).astype(np.float64), np.sum(b1, axis=0).astype(np.float64))]
         return Head(layers, "mlp")
     raise ValueError(kind)
 

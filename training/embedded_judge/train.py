@@ -19,6 +19,8 @@ import numpy as np
 from training.embedded_judge import corpus as corpus_mod
 from training.embedded_judge import finetune, validate
 from training.embedded_judge.heads import (
+    MLP_EPOCHS,
+    MLP_MEMBERS,
     Head,
     Pair,
     build_pairs,
@@ -35,7 +37,8 @@ OUT = REPO / "vsil" / "data" / "embedded"
 CONFIG: dict[str, Any] = {
     "text": {"kind": "fine-tuned MiniLM layers 4-5 + logistic output",
              "start": finetune.START, "epochs": finetune.EPOCHS},
-    "pair": {"kind": "mlp", "c": 10.0,
+    "pair": {"kind": "mlp", "c": 10.0, "hidden": 256, "members": MLP_MEMBERS,
+             "epochs": MLP_EPOCHS,
              "features": "[tuned(text), stock(image_text), stock(text) * stock(image_text)]"},
     "category_c": 10.0,
 }
@@ -74,6 +77,11 @@ def _fold(req: list[dict[str, Any]], keep: Any, hidden: dict[str, Any],
     return tuned, dict(zip(texts, tuned.embed(texts, hidden), strict=True))
 
 
+def _fit_pair(x: Any, y: Any, pc: dict[str, Any]) -> Head:
+    return fit_head(x, y, pc["kind"], pc["c"], hidden=pc["hidden"], members=pc["members"],
+                    epochs=pc["epochs"])
+
+
 def fit_all(rows: list[dict[str, Any]], pairs: list[Pair], emb: dict[str, Any],
             config: dict[str, Any] = CONFIG, *, loso: bool = True,
             say: Any = None) -> dict[str, Any]:
@@ -99,7 +107,7 @@ def fit_all(rows: list[dict[str, Any]], pairs: list[Pair], emb: dict[str, Any],
             if len(set(yp[tr])) < 2:
                 tr = psrc != s
             x = pair_x(pairs, feats, emb)
-            p_pair[psrc == s] = fit_head(x[tr], yp[tr], pc["kind"], pc["c"]).prob(
+            p_pair[psrc == s] = _fit_pair(x[tr], yp[tr], pc).prob(
                 x[psrc == s])
             say(f"fold {s}: done")
         out["text_validation"] = validate.text_report(req, p_text)
@@ -117,7 +125,7 @@ def fit_all(rows: list[dict[str, Any]], pairs: list[Pair], emb: dict[str, Any],
     out["text"] = Head([(tuned.w, tuned.b)], "fine-tuned")
     xt = np.stack([feats[t] for t in texts])
     xp = pair_x(pairs, feats, emb)
-    out["pair"] = fit_head(xp, np.array([p.unsafe for p in pairs]), pc["kind"], pc["c"])
+    out["pair"] = _fit_pair(xp, np.array([p.unsafe for p in pairs]), pc)
     cat_t = [i for i, r in enumerate(req) if r["unsafe"] and r["category"]]
     out["text_cat"] = fit_categories(xt[cat_t], [req[i]["category"] for i in cat_t],
                                      config["category_c"])
