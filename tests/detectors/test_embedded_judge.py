@@ -135,19 +135,14 @@ def test_mlp_head_is_the_mean_of_fixed_epoch_members() -> None:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
-    from training.embedded_judge.heads import fit_head
+    from training.embedded_judge.heads import balanced_resample, fit_head
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=(120, 6)).astype(np.float32)
     y = (x[:, 0] * x[:, 1] + 0.3 * rng.normal(size=120)) > 0
     head = fit_head(x, y, "mlp", 10.0, hidden=8, members=3, epochs=7)
     assert [w.shape for w, _ in head.layers] == [(6, 24), (24, 1)]
-    # the same resampled rows fit_head trains on (classes balanced, seed 0)
-    pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
-    n = max(len(pos), len(neg))
-    r = np.random.default_rng(0)
-    idx = np.concatenate([r.choice(pos, n, replace=len(pos) < n),
-                          r.choice(neg, n, replace=len(neg) < n)])
+    idx = balanced_resample(y)  # the rows fit_head trains on
     logits = []
     for seed in range(3):
         m = MLPClassifier(hidden_layer_sizes=(8,), alpha=0.1, max_iter=7, tol=0.0,

@@ -129,6 +129,16 @@ MLP_EPOCHS = 150
 MLP_MEMBERS = 3
 
 
+def balanced_resample(y: npt.NDArray[np.bool_]) -> npt.NDArray[np.intp]:
+    """Row indices with both classes drawn (with replacement where short) up to the larger
+    class's size; deterministic (seed 0)."""
+    rng = np.random.default_rng(SEED)
+    pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
+    n = max(len(pos), len(neg))
+    return np.concatenate([rng.choice(pos, n, replace=len(pos) < n),
+                           rng.choice(neg, n, replace=len(neg) < n)])
+
+
 def fit_head(x: F32, y: npt.NDArray[np.bool_], kind: str, c: float = 10.0,
              hidden: int = 256, weight: npt.NDArray[np.float64] | None = None,
              members: int = MLP_MEMBERS, epochs: int = MLP_EPOCHS) -> Head:
@@ -151,12 +161,7 @@ def fit_head(x: F32, y: npt.NDArray[np.bool_], kind: str, c: float = 10.0,
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.neural_network import MLPClassifier
 
-        # balance classes by resampling (MLPClassifier has no class_weight)
-        rng = np.random.default_rng(SEED)
-        pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
-        n = max(len(pos), len(neg))
-        idx = np.concatenate([rng.choice(pos, n, replace=len(pos) < n),
-                              rng.choice(neg, n, replace=len(neg) < n)])
+        idx = balanced_resample(y)  # MLPClassifier has no class_weight
         w0, b0, w1, b1 = [], [], [], []
         for seed in range(SEED, SEED + members):
             mlp = MLPClassifier(hidden_layer_sizes=(hidden,), alpha=1.0 / c,
