@@ -13,7 +13,8 @@ out validation):
 Filters, in order: exact duplicates (normalised text; the first source wins: written, then
 templates, then packages); HarmBench copies (exact, or MiniLM cosine >= 0.90 to a HarmBench
 behaviour); anything at cosine >= 0.90 to, or equal to, a VLSBench instruction or image
-description (a contamination check: VLSBench is reported, never trained on).
+description (a contamination check: VLSBench is reported, never trained on); rows whose label
+two blind annotators both contradicted (``label_audit.json``, see `audit_key`).
 
 Row fields: ``text``, ``unsafe`` (bool), ``label`` (``safe`` or the category, ``unsafe`` when
 a harmful row has no clear category), ``category``, ``group``, ``kind`` (``request`` or
@@ -23,6 +24,7 @@ a harmful row has no clear category), ``category``, ``group``, ``kind`` (``reque
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from pathlib import Path
@@ -35,6 +37,7 @@ from training.embedded_judge.templates import templated_rows
 
 HERE = Path(__file__).resolve().parent
 WRITTEN = HERE / "written"
+LABEL_AUDIT = HERE / "label_audit.json"
 CATEGORIES = ("Violent", "Illegal Activity", "Self-Harm", "Erotic", "Hate", "Privacy")
 GROUPS = ("image_leakfree", "image_leaky", "explicit", "hard_negative", "benign_request",
           "unsafe_scene", "benign_scene")
@@ -80,6 +83,19 @@ def _finish(r: Row) -> Row:
             **{k: r[k] for k in ("frame", "harmful_image", "benign_image") if r.get(k)}}
 
 
+def audit_key(text: str) -> str:
+    """A row's key in ``label_audit.json``: a hash of its normalised text (the package rows'
+    texts are not redistributed)."""
+    return hashlib.sha256(sources.norm(text).encode()).hexdigest()[:20]
+
+
+def audit_drops(path: Path = LABEL_AUDIT) -> set[str]:
+    """Keys of the rows the label audit drops (both blind annotators contradicted the label)."""
+    if not path.is_file():
+        return set()
+    return {d["key"] for d in json.loads(path.read_text(encoding="utf-8"))["dropped"]}
+
+
 def vlsbench_texts() -> list[str]:
     """VLSBench's instructions and image descriptions, for the contamination check only."""
     from vsil.dataset.loaders.vlsbench import embedded_data_json
@@ -122,18 +138,23 @@ def build(encode: Any = None) -> tuple[list[Row], dict[str, Any]]:
     vls_sim = np.zeros(len(rows), dtype=np.float32)
     for s in range(0, len(rows), 1024):
         vls_sim[s:s + 1024] = (e_rows[s:s + 1024] @ e_vls.T).max(axis=1)
+    audited = audit_drops()
     keep: list[Row] = []
     drop_hb: Counter[str] = Counter()
     drop_vls: Counter[str] = Counter()
+    drop_audit: Counter[str] = Counter()
     for r, h, v in zip(rows, hb_sim, vls_sim, strict=True):
         if h >= NEAR_DUPLICATE and not r["source"].startswith("voice_"):
             drop_hb[r["source"]] += 1
         elif v >= NEAR_DUPLICATE or sources.norm(r["text"]) in vls_norm:
             drop_vls[r["source"]] += 1
+        elif audit_key(r["text"]) in audited:
+            drop_audit[r["source"]] += 1
         else:
             keep.append(_finish(r))
     stats["dropped_harmbench_near_copy"] = dict(drop_hb)
     stats["dropped_vlsbench_contamination"] = dict(drop_vls)
+    stats["dropped_label_audit"] = dict(drop_audit)
     stats["rows"] = len(keep)
     stats["by_source"] = dict(Counter(r["source"] for r in keep))
     stats["by_group"] = dict(Counter(r["group"] for r in keep))
