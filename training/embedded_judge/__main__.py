@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if loso:
         say("text", _summary(model["text_validation"]))
         say("pair", _summary(model["pair_validation"]))
+        say("image", _summary(model["image_validation"]))
     if args.cmd == "check":
         cmp = train.compare_with_shipped(model, rows, pairs)
         print(json.dumps(cmp, indent=1))

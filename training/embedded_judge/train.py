@@ -31,6 +31,7 @@ from training.embedded_judge.heads import (
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 OUT = REPO / "vsil" / "data" / "embedded"
+IMAGE_LABELS = HERE / "image_labels.jsonl"
 
 #: chosen by measurement: frozen-encoder heads (``select``, model_selection.json) against the
 #: fine-tuned top layers (finetune.py); see docs/detectors.md
@@ -40,8 +41,19 @@ CONFIG: dict[str, Any] = {
     "pair": {"kind": "mlp", "c": 10.0, "hidden": 256, "members": MLP_MEMBERS,
              "epochs": MLP_EPOCHS,
              "features": "[tuned(text), stock(image_text), stock(text) * stock(image_text)]"},
+    "image": {"kind": "logistic", "c": 10.0, "features": "stock(image_text)",
+              "rows": "image descriptions labelled harmful on their own or not"},
     "category_c": 10.0,
 }
+METHOD = ("all-MiniLM-L6-v2 with its top two layers fine-tuned for J(T) (logistic "
+          "output on the tuned sentence embedding t); J(T,I): an MLP on [t(text), "
+          "e(image_text), e(text)*e(image_text)] with e the stock embedding; 6-class "
+          "category heads (logistic regression) on the same features; J(I) (an image "
+          "judged alone through its description): a logistic head on e(image_text), "
+          "trained on descriptions labelled harmful on their own or not, with its "
+          "category head")
+#: the shipped heads: J(T), J(T,I), J(I)
+HEADS = ("text", "pair", "image")
 #: a rebuild must reproduce at least this share of the shipped decisions
 MIN_DECISION_AGREEMENT = 0.99
 
@@ -80,6 +92,35 @@ def _fold(req: list[dict[str, Any]], keep: Any, hidden: dict[str, Any],
 def _fit_pair(x: Any, y: Any, pc: dict[str, Any]) -> Head:
     return fit_head(x, y, pc["kind"], pc["c"], hidden=pc["hidden"], members=pc["members"],
                     epochs=pc["epochs"])
+
+
+def image_labels(path: Path = IMAGE_LABELS) -> list[dict[str, Any]]:
+    """J(I)'s training data: written image descriptions (the voices' scenes and the images
+    that make their leak-free queries harmful), labelled harmful *on their own* or not by two
+    blind annotators (rows where they disagreed, or either was unsure, are left out)."""
+    return corpus_mod.read(path)
+
+
+def fit_image(emb: dict[str, Any], config: dict[str, Any] = CONFIG, *, loso: bool = True,
+              labels: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """J(I): a head on the stock embedding of an image description, validated with each
+    voice's descriptions held out, and its category head."""
+    ic = config["image"]
+    labels = image_labels() if labels is None else labels
+    emb = {**emb, **validate.embed([r["text"] for r in labels])}
+    x, y = validate.image_xy(labels, emb)
+    out: dict[str, Any] = {}
+    if loso:
+        out["image_validation"] = validate.image_report(
+            labels, validate.image_oos(labels, emb, ic["kind"], ic["c"]))
+    out["image"] = fit_head(x, y, ic["kind"], ic["c"])
+    cat = [i for i in np.flatnonzero(y) if labels[i]["category"]]
+    out["image_cat"] = fit_categories(x[cat], [labels[i]["category"] for i in cat],
+                                      config["category_c"])
+    out["image_features"] = x
+    out["image_data"] = {"rows": len(labels), "unsafe": int(y.sum()),
+                         "sha256": _corpus_sha(labels)}
+    return out
 
 
 def fit_all(rows: list[dict[str, Any]], pairs: list[Pair], emb: dict[str, Any],
@@ -132,7 +173,9 @@ def fit_all(rows: list[dict[str, Any]], pairs: list[Pair], emb: dict[str, Any],
     cat_p = [i for i, p in enumerate(pairs) if p.unsafe and p.category]
     out["pair_cat"] = fit_categories(xp[cat_p], [pairs[i].category for i in cat_p],
                                      config["category_c"])
-    out["features"] = {"text": xt, "pair": xp}
+    image = fit_image(emb, config, loso=loso)
+    out["features"] = {"text": xt, "pair": xp, "image": image.pop("image_features")}
+    out.update(image)
     return out
 
 
@@ -154,7 +197,7 @@ def write(model: dict[str, Any], rows: list[dict[str, Any]], stats: dict[str, An
     arrays: dict[str, Any] = {"categories": np.array(corpus_mod.CATEGORIES),
                               "top_start": np.array(finetune.START),
                               **state_arrays(model["tuned"].top, "top")}
-    for head in ("text", "pair"):
+    for head in HEADS:
         arrays.update(_layers(head, model[head]))
         cat = model[f"{head}_cat"]
         arrays[f"{head}_cat_w"] = cat.w.astype(np.float32)
@@ -162,26 +205,25 @@ def write(model: dict[str, Any], rows: list[dict[str, Any]], stats: dict[str, An
     npz = out / "classifier.npz"
     with npz.open("wb") as fh:
         np.savez_compressed(fh, **arrays)
-    tv, pv = model["text_validation"], model["pair_validation"]
+    tv, pv, iv = model["text_validation"], model["pair_validation"], model["image_validation"]
     meta = {
         "version": "2",
-        "method": "all-MiniLM-L6-v2 with its top two layers fine-tuned for J(T) (logistic "
-                  "output on the tuned sentence embedding t); J(T,I): an MLP on [t(text), "
-                  "e(image_text), e(text)*e(image_text)] with e the stock embedding; 6-class "
-                  "category heads (logistic regression) on the same features",
+        "method": METHOD,
         "heads": {h: {"kind": model[h].kind, "layers": [list(w.shape) for w, _ in
                                                         model[h].layers]}
-                  for h in ("text", "pair")},
+                  for h in HEADS},
         "config": CONFIG,
-        "thresholds": {"text": tv["threshold"], "pair": pv["threshold"]},
+        "thresholds": {"text": tv["threshold"], "pair": pv["threshold"],
+                       "image": iv["threshold"]},
         "encoder": shared_encoder().id,
         "sklearn": skv,
         "date": date.today().isoformat(),
         "corpus": {"rows": len(rows), "pairs": len(pairs), "sha256": _corpus_sha(rows),
                    **{k: v for k, v in stats.items() if k != "packages"},
                    "packages": stats.get("packages")},
+        "image_data": model["image_data"],
         "validation": {"protocol": "leave one source out (validate.py)", "text": tv,
-                       "pair": pv},
+                       "pair": pv, "image": iv},
         "classifier_npz_sha256": hashlib.sha256(npz.read_bytes()).hexdigest(),
     }
     js = out / "classifier.json"
@@ -204,20 +246,23 @@ def _finite(v: Any) -> Any:
 def compare_with_shipped(model: dict[str, Any], rows: list[dict[str, Any]], pairs: list[Pair]
                          ) -> dict[str, Any]:
     """How a rebuilt model agrees with the shipped judge, by *decisions* on a fixed check set
-    (every corpus request for J(T), every corpus pair for J(T,I)). The shipped judge runs as
-    users run it (`EmbeddedJudge`); the rebuilt one uses its own thresholds when it was
-    validated, else the shipped ones. Weights differ across torch/BLAS builds; decisions must
-    not."""
+    (every corpus request for J(T), every corpus pair for J(T,I), every labelled image
+    description for J(I)). The shipped judge runs as users run it (`EmbeddedJudge`); the
+    rebuilt one uses its own thresholds when it was validated, else the shipped ones. Weights
+    differ across torch/BLAS builds; decisions must not."""
     from vsil.detectors import JudgeInput
     from vsil.detectors.judges.embedded import EmbeddedJudge
 
     judge = EmbeddedJudge()
     shipped_t = judge.thresholds
     req = [r for r in rows if r["kind"] == "request"]
+    described = image_labels()
     old = {"text": judge.judge([JudgeInput(r["text"]) for r in req]),
-           "pair": judge.judge([JudgeInput(p.text, image_text=p.image_text) for p in pairs])}
+           "pair": judge.judge([JudgeInput(p.text, image_text=p.image_text) for p in pairs]),
+           "image": judge.judge([JudgeInput("", image_text=r["text"], image_alone=True)
+                                 for r in described])}
     out: dict[str, Any] = {}
-    for head in ("text", "pair"):
+    for head in HEADS:
         val = model.get(f"{head}_validation")
         t = val["threshold"] if val else shipped_t[head]
         p_new = model[head].prob(model["features"][head])

@@ -12,7 +12,11 @@ comes from a model that never saw its source (its *out-of-source* score). From t
   negatives) is at most ``MAX_FPR``;
 * FPR at that threshold on image-referring leak-free queries and on hard negatives;
 * the pair head likewise, holding out the query's source and never training on that source's
-  scenes; and the AUROC of the leakage score, leaky vs leak-free pairs.
+  scenes; and the AUROC of the leakage score, leaky vs leak-free pairs;
+* the image head J(I) (an image judged alone through its description): descriptions labelled
+  harmful or not *on their own* (``image_labels.jsonl``), each written voice held out in turn;
+  its threshold, like J(T)'s, holds the out-of-source FPR at ``MAX_FPR`` (a false J(I)
+  claims the image alone carries a harm that only the pair carries).
 """
 
 from __future__ import annotations
@@ -155,6 +159,49 @@ def pair_report(pairs: Sequence[Pair], p: npt.NDArray[Any], p_text: dict[str, fl
         "mean_loso_auroc": round(float(np.nanmean(list(per.values()))), 4),
         "per_source_auroc": per, "unsafe_rate_by_pair_kind": by_kind,
         "leakage_score_auroc_leaky_vs_leakfree": round(auroc(score[leaky], score[free]), 4),
+    }
+
+
+def image_xy(labels: Sequence[dict[str, Any]], emb: dict[str, F32]
+             ) -> tuple[F32, npt.NDArray[np.bool_]]:
+    """Stock embeddings of the labelled image descriptions (J(I)'s data) and their labels."""
+    x = np.stack([emb[r["text"]] for r in labels])
+    return x, np.array([bool(r["unsafe"]) for r in labels])
+
+
+def image_oos(labels: Sequence[dict[str, Any]], emb: dict[str, F32], kind: str, c: float
+              ) -> npt.NDArray[np.float64]:
+    """Out-of-source p_unsafe of every labelled description (its voice held out)."""
+    x, y = image_xy(labels, emb)
+    src = np.array([r["source"] for r in labels])
+    out = np.full(len(labels), np.nan)
+    for s in sorted(set(src)):
+        out[src == s] = fit_head(x[src != s], y[src != s], kind, c).prob(x[src == s])
+    return out
+
+
+def image_report(labels: Sequence[dict[str, Any]], p: npt.NDArray[Any],
+                 threshold: float | None = None) -> dict[str, Any]:
+    y = np.array([bool(r["unsafe"]) for r in labels])
+    src = np.array([r["source"] for r in labels])
+    kind = np.array([r["kind"] for r in labels])
+    t = threshold if threshold is not None else threshold_at_fpr(p, ~y, MAX_FPR)
+    per = {s: {"n_unsafe": int(((src == s) & y).sum()), "n_safe": int(((src == s) & ~y).sum()),
+               "auroc": round(auroc(p[(src == s) & y], p[(src == s) & ~y]), 4),
+               "tpr": round(float((p[(src == s) & y] >= t).mean()), 4),
+               "fpr": round(float((p[(src == s) & ~y] >= t).mean()), 4)}
+           for s in sorted(set(src))}
+    return {
+        "threshold": round(t, 4),
+        "threshold_rule": f"lowest threshold with out-of-source FPR <= {MAX_FPR} on the "
+                          "descriptions harmless on their own",
+        "mean_loso_auroc": round(float(np.mean([v["auroc"] for v in per.values()])), 4),
+        "tpr": round(float((p[y] >= t).mean()), 4),
+        "fpr": round(float((p[~y] >= t).mean()), 4),
+        # the images written to make a leak-free query harmful, harmless on their own
+        # ("a bottle of pills on a nightstand"): risky only in context
+        "fpr_risky_in_context": round(float((p[~y & (kind == "query_image")] >= t).mean()), 4),
+        "per_source": per,
     }
 
 

@@ -13,7 +13,8 @@ joint       J(T,I) unsafe, J(T) safe, J(I) safe: harmful only together (the VLSB
 
 J(I) asks an image judge about the image alone: on the pixels when it sees pixels and the
 sample has an image, otherwise on the image's text (the dataset's description, OCR or a
-caption) judged as a text. Each row records which (``image_verdict_source``).
+caption): with the judge's own image head when it declares ``judges_image_text_alone`` (the
+embedded judge does), else judged as a text. Each row records which (``image_verdict_source``).
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ def image_input(judge: Judge, image: ImageRef | None, image_text: str | None,
     if judge.uses_image_pixels and image is not None:
         return JudgeInput("", image=image), f"{judge.name}: pixels"
     if image_text and image_text.strip():
-        return JudgeInput(image_text), f"{judge.name}: image_text ({image_text_source or '?'})"
+        where = f"{judge.name}: image_text ({image_text_source or '?'})"
+        if getattr(judge, "judges_image_text_alone", False):
+            return JudgeInput("", image_text=image_text, image_alone=True), where
+        return JudgeInput(image_text), where
     return None, ""
 
 

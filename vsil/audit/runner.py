@@ -55,6 +55,8 @@ def judge_key(judge: Judge, x: JudgeInput) -> str:
     img = x.image.sha256 if (x.image is not None and judge.uses_image_pixels) else None
     if x.image is not None and img is None and not x.image_text:
         img = "image-without-text"  # J(T,I) must never share J(T)'s key
+    if x.image_alone:  # J(I) must never share the key of a pair with an empty query
+        return content_key("judge", x.text, img, x.image_text, "image-alone")
     return content_key("judge", x.text, img, x.image_text)
 
 

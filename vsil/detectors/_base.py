@@ -23,11 +23,16 @@ class JudgeInput:
 
     ``image`` and ``image_text`` are both None for a text-only call J(T). A judge that cannot
     see pixels uses ``image_text`` as its view of the image.
+
+    ``image_alone`` asks J(I) of a judge that declares ``judges_image_text_alone``: the image,
+    seen through ``image_text``, judged on its own (``text`` is empty). It is never implied by
+    an empty ``text``: a pair whose query is empty stays a failed pair, not an image verdict.
     """
 
     text: str
     image: ImageRef | None = None
     image_text: str | None = None
+    image_alone: bool = False
 
     @property
     def has_image(self) -> bool:
@@ -259,6 +264,11 @@ class Detector(Protocol):
 
 @runtime_checkable
 class Judge(Detector, Protocol):
+    """A safety judge. Optional capability (read with ``getattr``, default False):
+    ``judges_image_text_alone``, the judge has its own head for an image seen through its text
+    alone (`JudgeInput.image_alone`), which J(I) then uses instead of judging the image text
+    as if it were a query."""
+
     uses_image_pixels: ClassVar[bool]
 
     def judge(self, inputs: Sequence[JudgeInput]) -> list[Verdict]:

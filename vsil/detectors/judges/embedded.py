@@ -13,6 +13,9 @@ is ``training/embedded_judge``):
 * J(T, I): a small MLP on ``[t(text), e(image_text), e(text) * e(image_text)]``: the image is
   seen only through its text (a description, caption or OCR), and the product term lets the
   head see that a query and a scene go together. The pair is never encoded as one new string;
+* J(I), the image alone (`JudgeInput.image_alone`, asked by the audit's harm source): a
+  logistic head on ``e(image_text)``, trained on risky vs benign scene descriptions (the J(T)
+  head was trained on requests and misses most plain descriptions of harm);
 * ``unsafe = p_unsafe >= threshold`` (per head, chosen on out-of-source predictions, see
   ``training/embedded_judge/validate.py``);
 * ``categories`` (unsafe verdicts only): a 6-class head over the VLSBench categories on the same
@@ -44,7 +47,9 @@ from vsil.runtime.failures import DetectorUnavailable, classify_exception, descr
 VERSION = "2"
 NO_PIXELS = ("embedded judge cannot see pixels and this sample has no image_text; add a "
              "describer or an image_text column")
-HEADS = ("text", "pair")
+HEADS = ("text", "pair", "image")
+NO_IMAGE_HEAD = ("this classifier has no image head (J(I)); rebuild it with "
+                 "`python -m training.embedded_judge train`")
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -73,6 +78,8 @@ def load_classifier(path: str) -> dict[str, Any]:
         top.eval()
         out["top"], out["start"] = top, int(z["top_start"])
         for head in HEADS:
+            if f"{head}_W0" not in z:
+                continue
             layers = []
             k = 0
             while f"{head}_W{k}" in z:
@@ -125,13 +132,14 @@ class EmbeddedJudge(UsesEncoder):
     name: ClassVar[str] = "embedded"
     kind: ClassVar[Literal["judge"]] = "judge"
     uses_image_pixels: ClassVar[bool] = False
+    judges_image_text_alone: ClassVar[bool] = True
     #: samples per cached batch: large, so that the encoder sorts many texts by length at once
     #: (little padding); an interrupted run loses at most one batch (~10 s of work)
     batch_size: ClassVar[int] = 2048
 
     def __init__(self, threshold: float | None = None, model: str | None = None,
                  encoder: Encoder | None = None, classifier: str | Path | None = None) -> None:
-        """``threshold`` overrides both calibrated thresholds; ``model`` is a local path to the
+        """``threshold`` overrides every calibrated threshold; ``model`` is a local path to the
         MiniLM encoder (default: the packaged one); ``classifier`` a path to another
         ``classifier.npz`` (its ``classifier.json`` beside it)."""
         if threshold is not None and not 0.0 <= threshold <= 1.0:
@@ -146,10 +154,9 @@ class EmbeddedJudge(UsesEncoder):
     # --- provenance -------------------------------------------------------------------------
     @property
     def thresholds(self) -> dict[str, float]:
-        if self.threshold is not None:
-            return {"text": self.threshold, "pair": self.threshold}
         t = self._meta["thresholds"]
-        return {"text": float(t["text"]), "pair": float(t["pair"])}
+        return {h: float(self.threshold if self.threshold is not None else t[h])
+                for h in HEADS if h in t}
 
     @property
     def fingerprint(self) -> str:
@@ -157,7 +164,7 @@ class EmbeddedJudge(UsesEncoder):
         return (f"{self.name}/v{VERSION}|{self._encoder_id()}"
                 f"|clf={_file_sha256(str(self._npz))[:16]}"
                 f"|lex={_file_sha256(str(lexicon_path()))[:12]}"
-                f"|t={th['text']:.4g},{th['pair']:.4g}")
+                f"|t={','.join(f'{v:.4g}' for v in th.values())}")
 
     def info(self) -> dict[str, Any]:
         corpus = self._meta.get("corpus", {})
@@ -183,8 +190,14 @@ class EmbeddedJudge(UsesEncoder):
         out: list[Verdict | None] = [None] * len(inputs)
         text_idx: list[int] = []
         pair_idx: list[int] = []
+        image_idx: list[int] = []
         for i, inp in enumerate(inputs):
-            if not inp.text or not inp.text.strip():
+            if inp.image_alone:
+                if inp.image_text is not None and inp.image_text.strip():
+                    image_idx.append(i)
+                else:
+                    out[i] = Verdict.failed(NO_PIXELS, "input")
+            elif not inp.text or not inp.text.strip():
                 out[i] = Verdict.failed("empty text", "input")
             elif inp.image_text is not None and inp.image_text.strip():
                 pair_idx.append(i)
@@ -192,23 +205,25 @@ class EmbeddedJudge(UsesEncoder):
                 out[i] = Verdict.failed(NO_PIXELS, "input")
             else:
                 text_idx.append(i)
-        if text_idx or pair_idx:
+        if text_idx or pair_idx or image_idx:
             clf = load_classifier(str(self._npz))
+            if image_idx and "image" not in clf:
+                for i in image_idx:
+                    out[i] = Verdict.failed(NO_IMAGE_HEAD, "environment")
+                image_idx = []
             queries = [inputs[i].text for i in text_idx + pair_idx]
-            images = [inputs[i].image_text or "" for i in pair_idx]
+            images = [inputs[i].image_text or "" for i in pair_idx + image_idx]
             try:
-                # image texts go through the tuned layers too: the same forward pass gives
-                # their stock vectors, and an audit's J(I) (the image text judged as a text,
-                # vsil.audit.harm_source) then finds them memoised instead of encoding again
-                tuned = self.encoder.encode_tuned(queries + images, clf["top"], clf["start"],
-                                                  tag=_file_sha256(str(self._npz)))[:len(queries)]
+                tuned = (self.encoder.encode_tuned(queries, clf["top"], clf["start"],
+                                                   tag=_file_sha256(str(self._npz)))
+                         if queries else np.zeros((0, 384), np.float32))
                 stock = self.encoder.encode(queries[len(text_idx):] + images)
             except DetectorUnavailable:
                 raise
             except Exception as e:  # a broken encode fails the calls (not cached), not the run
                 err = f"encoder failed: {describe_exception(e)}"
                 kind = classify_exception(e)
-                for i in text_idx + pair_idx:
+                for i in text_idx + pair_idx + image_idx:
                     out[i] = Verdict.failed(err, kind)
                 return [v if v is not None else Verdict.failed(err, kind) for v in out]
             th = self.thresholds
@@ -217,9 +232,12 @@ class EmbeddedJudge(UsesEncoder):
                 self._fill(out, text_idx, tuned[:nt], clf, "text", th["text"],
                            [inputs[i].text for i in text_idx])
             if npair:
-                x = pair_features(tuned[nt:], stock[:npair], stock[npair:])
+                x = pair_features(tuned[nt:], stock[:npair], stock[npair:2 * npair])
                 self._fill(out, pair_idx, x, clf, "pair", th["pair"],
                            [f"{inputs[i].text}\n{inputs[i].image_text}" for i in pair_idx])
+            if image_idx:
+                self._fill(out, image_idx, stock[2 * npair:], clf, "image", th["image"],
+                           [inputs[i].image_text or "" for i in image_idx])
         return [v if v is not None else Verdict.failed("internal: no verdict", "environment")
                 for v in out]
 
