@@ -101,12 +101,12 @@ def image_labels(path: Path = IMAGE_LABELS) -> list[dict[str, Any]]:
     return corpus_mod.read(path)
 
 
-def fit_image(emb: dict[str, Any], config: dict[str, Any] = CONFIG, *, loso: bool = True,
-              labels: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def fit_image(emb: dict[str, Any], config: dict[str, Any] = CONFIG, *, loso: bool = True
+              ) -> dict[str, Any]:
     """J(I): a head on the stock embedding of an image description, validated with each
     voice's descriptions held out, and its category head."""
     ic = config["image"]
-    labels = image_labels() if labels is None else labels
+    labels = image_labels()
     emb = {**emb, **validate.embed([r["text"] for r in labels])}
     x, y = validate.image_xy(labels, emb)
     out: dict[str, Any] = {}

@@ -75,17 +75,21 @@ def auroc(pos: npt.NDArray[Any], neg: npt.NDArray[Any]) -> float:
     return float(roc_auc_score(y, np.r_[pos, neg]))
 
 
+def loso_probs(x: F32, y: npt.NDArray[np.bool_], src: npt.NDArray[Any], kind: str,
+               c: float) -> npt.NDArray[np.float64]:
+    """Each row's p_unsafe from a head fitted on every other source."""
+    out = np.full(len(x), np.nan)
+    for s in sorted(set(src)):
+        out[src == s] = fit_head(x[src != s], y[src != s], kind, c).prob(x[src == s])
+    return out
+
+
 def text_oos(rows: Sequence[dict[str, Any]], emb: dict[str, F32], kind: str,
              c: float) -> npt.NDArray[np.float64]:
     """Out-of-source p_unsafe of every request row (scenes are not J(T) inputs)."""
     x = np.stack([emb[r["text"]] for r in rows])
-    y = np.array([r["unsafe"] for r in rows])
-    src = np.array([r["source"] for r in rows])
-    out = np.full(len(rows), np.nan)
-    for s in sorted(set(src)):
-        tr, te = src != s, src == s
-        out[te] = fit_head(x[tr], y[tr], kind, c).prob(x[te])
-    return out
+    return loso_probs(x, np.array([r["unsafe"] for r in rows]),
+                      np.array([r["source"] for r in rows]), kind, c)
 
 
 def text_report(rows: Sequence[dict[str, Any]], p: npt.NDArray[Any],
@@ -173,11 +177,7 @@ def image_oos(labels: Sequence[dict[str, Any]], emb: dict[str, F32], kind: str, 
               ) -> npt.NDArray[np.float64]:
     """Out-of-source p_unsafe of every labelled description (its voice held out)."""
     x, y = image_xy(labels, emb)
-    src = np.array([r["source"] for r in labels])
-    out = np.full(len(labels), np.nan)
-    for s in sorted(set(src)):
-        out[src == s] = fit_head(x[src != s], y[src != s], kind, c).prob(x[src == s])
-    return out
+    return loso_probs(x, y, np.array([r["source"] for r in labels]), kind, c)
 
 
 def image_report(labels: Sequence[dict[str, Any]], p: npt.NDArray[Any],

@@ -14,8 +14,9 @@ is ``training/embedded_judge``):
   seen only through its text (a description, caption or OCR), and the product term lets the
   head see that a query and a scene go together. The pair is never encoded as one new string;
 * J(I), the image alone (`JudgeInput.image_alone`, asked by the audit's harm source): a
-  logistic head on ``e(image_text)``, trained on risky vs benign scene descriptions (the J(T)
-  head was trained on requests and misses most plain descriptions of harm);
+  logistic head on ``e(image_text)``, trained on written image descriptions that two blind
+  annotators labelled harmful *on their own* or not (the J(T) head was trained on requests and
+  misses most plain descriptions of harm);
 * ``unsafe = p_unsafe >= threshold`` (per head, chosen on out-of-source predictions, see
   ``training/embedded_judge/validate.py``);
 * ``categories`` (unsafe verdicts only): a 6-class head over the VLSBench categories on the same
