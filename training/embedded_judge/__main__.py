@@ -29,11 +29,6 @@ CANDIDATES: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def _summary(rep: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in rep.items() if k not in ("per_source", "per_source_auroc",
-                                                      "threshold_rule")}
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.embedded_judge")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -64,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         for cand in CANDIDATES["text"]:
             rep = validate.text_report(req, validate.text_oos(req, emb, cand["kind"],
                                                               cand["c"]))
-            result["text"].append({**cand, **_summary(rep)})
-            say("text", cand, _summary(rep))
+            result["text"].append({**cand, **validate.summary(rep)})
+            say("text", cand, validate.summary(rep))
             if best_text is None or rep["mean_loso_auroc"] > best_text[1]["mean_loso_auroc"]:
                 best_text = (cand, rep)
         assert best_text is not None
@@ -74,16 +69,16 @@ def main(argv: list[str] | None = None) -> int:
         for cand in CANDIDATES["pair"]:
             rep = validate.pair_report(pairs, validate.pair_oos(pairs, emb, cand["kind"],
                                                                 cand["c"]), oos)
-            result["pair"].append({**cand, **_summary(rep)})
-            say("pair", cand, _summary(rep))
+            result["pair"].append({**cand, **validate.summary(rep)})
+            say("pair", cand, validate.summary(rep))
         (HERE / "model_selection.json").write_text(json.dumps(result, indent=1) + "\n")
         return 0
     loso = args.cmd == "train" or bool(getattr(args, "full", False))
     model = train.fit_all(rows, pairs, emb, loso=loso, say=say)
     if loso:
-        say("text", _summary(model["text_validation"]))
-        say("pair", _summary(model["pair_validation"]))
-        say("image", _summary(model["image_validation"]))
+        say("text", validate.summary(model["text_validation"]))
+        say("pair", validate.summary(model["pair_validation"]))
+        say("image", validate.summary(model["image_validation"]))
     if args.cmd == "check":
         cmp = train.compare_with_shipped(model, rows, pairs)
         print(json.dumps(cmp, indent=1))

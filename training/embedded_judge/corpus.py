@@ -3,7 +3,7 @@
 Three kinds of source, each row tagged with its ``source`` (the unit of the leave-one-source-
 out validation):
 
-* ``voice_*``: sentences written for vsil in four voices (``written/voice_*.jsonl``): image-
+* ``voice_*``: sentences written for vsil in seven voices (``written/voice_*.jsonl``): image-
   referring queries that are harmless alone and their leaky twins, explicit harmful requests,
   hard negatives, benign requests, and scene descriptions (risky and benign);
 * ``templates``: image-referring frames with harmless and harmful purposes (`templates.py`);

@@ -75,6 +75,12 @@ def auroc(pos: npt.NDArray[Any], neg: npt.NDArray[Any]) -> float:
     return float(roc_auc_score(y, np.r_[pos, neg]))
 
 
+def summary(report: dict[str, Any]) -> dict[str, Any]:
+    """A report's pooled figures (without the per-source tables)."""
+    return {k: v for k, v in report.items() if k not in ("per_source", "per_source_auroc",
+                                                         "threshold_rule", "members")}
+
+
 def loso_probs(x: F32, y: npt.NDArray[np.bool_], src: npt.NDArray[Any], kind: str,
                c: float) -> npt.NDArray[np.float64]:
     """Each row's p_unsafe from a head fitted on every other source."""
