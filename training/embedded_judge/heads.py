@@ -122,23 +122,6 @@ class Head:
         return 1.0 / (1.0 + np.exp(-np.clip(self.logit(x), -60.0, 60.0)))
 
 
-@dataclass
-class MeanLogit:
-    """Several binary heads, each on its own slice of the feature vector, averaged by logit:
-    J(T) is the fine-tuned output on ``t(text)`` and an MLP on ``e(text)`` together (their
-    out-of-source errors differ, so the mean ranks better than either; docs/detectors.md)."""
-
-    members: list[tuple[Head, slice]]
-    kind: str = "mean logit"
-
-    def logit(self, x: npt.NDArray[Any]) -> F64:
-        out: F64 = np.mean([h.logit(np.asarray(x)[:, s]) for h, s in self.members], axis=0)
-        return out
-
-    def prob(self, x: npt.NDArray[Any]) -> F64:
-        return 1.0 / (1.0 + np.exp(-np.clip(self.logit(x), -60.0, 60.0)))
-
-
 #: the MLP runs a fixed number of epochs: stopping on a loss tolerance made the stopping
 #: epoch (and 2 % of decisions) flip on float differences of 1e-7 between builds
 MLP_EPOCHS = 150

@@ -22,7 +22,6 @@ from training.embedded_judge.heads import (
     MLP_EPOCHS,
     MLP_MEMBERS,
     Head,
-    MeanLogit,
     Pair,
     build_pairs,
     fit_categories,
@@ -37,12 +36,8 @@ IMAGE_LABELS = HERE / "image_labels.jsonl"
 #: chosen by measurement: frozen-encoder heads (``select``, model_selection.json) against the
 #: fine-tuned top layers (finetune.py); see docs/detectors.md
 CONFIG: dict[str, Any] = {
-    "text": {"kind": "mean logit of two members",
-             "fine_tuned": {"kind": "fine-tuned MiniLM layers 4-5 + logistic output",
-                            "start": finetune.START, "epochs": finetune.EPOCHS,
-                            "features": "tuned(text)"},
-             "stock": {"kind": "mlp", "c": 10.0, "hidden": 256, "members": MLP_MEMBERS,
-                       "epochs": MLP_EPOCHS, "features": "stock(text)"}},
+    "text": {"kind": "fine-tuned MiniLM layers 4-5 + logistic output",
+             "start": finetune.START, "epochs": finetune.EPOCHS, "features": "tuned(text)"},
     "pair": {"kind": "mlp", "c": 10.0, "hidden": 256, "members": MLP_MEMBERS,
              "epochs": MLP_EPOCHS,
              "features": "[tuned(text), stock(image_text), stock(text) * stock(image_text)]"},
@@ -50,9 +45,9 @@ CONFIG: dict[str, Any] = {
               "rows": "image descriptions labelled harmful on their own or not"},
     "category_c": 10.0,
 }
-METHOD = ("all-MiniLM-L6-v2 with its top two layers fine-tuned for J(T); J(T) is the mean "
-          "logit of a logistic output on the tuned sentence embedding t(text) and an MLP "
-          "on the stock embedding e(text); J(T,I): an MLP on [t(text), "
+METHOD = ("all-MiniLM-L6-v2 with its top two layers fine-tuned for J(T); J(T) is a "
+          "logistic output on the tuned sentence embedding t(text), trained with the "
+          "layers; J(T,I): an MLP on [t(text), "
           "e(image_text), e(text)*e(image_text)] with e the stock embedding; 6-class "
           "category heads (logistic regression) on the same features; J(I) (an image "
           "judged alone through its description): a logistic head on e(image_text), "
@@ -100,11 +95,9 @@ def _fit_mlp(x: Any, y: Any, pc: dict[str, Any]) -> Head:
                     epochs=pc["epochs"])
 
 
-def text_judge(tuned: finetune.Tuned, stock_head: Head, dim: int = 384) -> MeanLogit:
-    """J(T) on ``[t(text), e(text)]``: the fine-tuned output and the stock-embedding MLP,
-    averaged by logit."""
-    return MeanLogit([(Head([(tuned.w, tuned.b)], "fine-tuned"), slice(0, dim)),
-                      (stock_head, slice(dim, 2 * dim))])
+def text_judge(tuned: finetune.Tuned) -> Head:
+    """J(T) on ``t(text)``: the logistic output trained with the layers."""
+    return Head([(tuned.w, tuned.b)], "fine-tuned")
 
 
 def image_labels(path: Path = IMAGE_LABELS) -> list[dict[str, Any]]:
@@ -144,9 +137,7 @@ def fit_all(rows: list[dict[str, Any]], pairs: list[Pair], emb: dict[str, Any],
     req = [r for r in rows if r["kind"] == "request"]
     texts = [r["text"] for r in req]
     hidden = finetune.hidden_states(texts)
-    pc, sc = config["pair"], config["text"]["stock"]
-    xs = np.stack([emb[t] for t in texts])
-    ys = np.array([r["unsafe"] for r in req])
+    pc = config["pair"]
     out: dict[str, Any] = {}
     if loso:
         src = np.array([r["source"] for r in req])
@@ -154,15 +145,12 @@ def fit_all(rows: list[dict[str, Any]], pairs: list[Pair], emb: dict[str, Any],
         pscene = np.array([p.scene_source for p in pairs])
         yp = np.array([p.unsafe for p in pairs])
         p_text = np.full(len(req), np.nan)
-        p_members = np.full((2, len(req)), np.nan)
         p_pair = np.full(len(pairs), np.nan)
         for s in sorted(set(src)):
             tuned, feats = _fold(req, np.flatnonzero(src != s), hidden, texts)
             te = src == s
-            judge = text_judge(tuned, _fit_mlp(xs[~te], ys[~te], sc))
-            x_te = np.hstack([np.stack([feats[t] for t in np.array(texts)[te]]), xs[te]])
-            p_text[te] = judge.prob(x_te)
-            p_members[:, te] = [h.prob(x_te[:, cols]) for h, cols in judge.members]
+            p_text[te] = text_judge(tuned).prob(
+                np.stack([feats[t] for t in np.array(texts)[te]]))
             tr = (psrc != s) & (pscene != s)
             if len(set(yp[tr])) < 2:
                 tr = psrc != s
@@ -171,23 +159,18 @@ def fit_all(rows: list[dict[str, Any]], pairs: list[Pair], emb: dict[str, Any],
                 x[psrc == s])
             say(f"fold {s}: done")
         out["text_validation"] = validate.text_report(req, p_text)
-        # each member alone, at its own threshold (same rule): what the mean adds
-        out["text_validation"]["members"] = {
-            name: validate.summary(validate.text_report(req, p_members[k]))
-            for k, name in enumerate(("fine_tuned", "stock"))}
         oos_text = {r["text"]: float(p) for r, p in zip(req, p_text, strict=True)}
         out["pair_validation"] = validate.pair_report(pairs, p_pair, oos_text)
         out["oos"] = {
             "text": [{"text": r["text"], "source": r["source"], "group": r["group"],
-                      "unsafe": bool(r["unsafe"]), "p": float(p),
-                      "p_fine_tuned": float(pf), "p_stock": float(ps)}
-                     for r, p, pf, ps in zip(req, p_text, *p_members, strict=True)],
+                      "unsafe": bool(r["unsafe"]), "p": float(p)}
+                     for r, p in zip(req, p_text, strict=True)],
             "pair": [{"text": q.text, "image_text": q.image_text, "kind": q.kind,
                       "source": q.source, "unsafe": bool(q.unsafe), "p": float(p)}
                      for q, p in zip(pairs, p_pair, strict=True)]}
     tuned, feats = _fold(req, np.arange(len(req)), hidden, texts)
     out["tuned"] = tuned
-    out["text"] = text_judge(tuned, _fit_mlp(xs, ys, sc))
+    out["text"] = text_judge(tuned)
     xt = np.stack([feats[t] for t in texts])
     xp = pair_x(pairs, feats, emb)
     out["pair"] = _fit_mlp(xp, np.array([p.unsafe for p in pairs]), pc)
@@ -198,7 +181,7 @@ def fit_all(rows: list[dict[str, Any]], pairs: list[Pair], emb: dict[str, Any],
     out["pair_cat"] = fit_categories(xp[cat_p], [pairs[i].category for i in cat_p],
                                      config["category_c"])
     image = fit_image(emb, config, loso=loso)
-    out["features"] = {"text": np.hstack([xt, xs]), "pair": xp,
+    out["features"] = {"text": xt, "pair": xp,
                        "image": image.pop("image_features")}
     out.update(image)
     return out
@@ -223,12 +206,7 @@ def write(model: dict[str, Any], rows: list[dict[str, Any]], stats: dict[str, An
                               "top_start": np.array(finetune.START),
                               **state_arrays(model["tuned"].top, "top")}
     for head in HEADS:
-        if isinstance(model[head], MeanLogit):  # J(T): text_* (fine-tuned), text_e_* (stock)
-            for (member, _), prefix in zip(model[head].members, (head, f"{head}_e"),
-                                           strict=True):
-                arrays.update(_layers(prefix, member))
-        else:
-            arrays.update(_layers(head, model[head]))
+        arrays.update(_layers(head, model[head]))
         cat = model[f"{head}_cat"]
         arrays[f"{head}_cat_w"] = cat.w.astype(np.float32)
         arrays[f"{head}_cat_b"] = cat.b.astype(np.float32)
@@ -260,9 +238,7 @@ def write(model: dict[str, Any], rows: list[dict[str, Any]], stats: dict[str, An
     return npz, js
 
 
-def _head_meta(head: Head | MeanLogit) -> dict[str, Any]:
-    if isinstance(head, MeanLogit):
-        return {"kind": head.kind, "members": [_head_meta(h) for h, _ in head.members]}
+def _head_meta(head: Head) -> dict[str, Any]:
     return {"kind": head.kind, "layers": [list(w.shape) for w, _ in head.layers]}
 
 

@@ -78,7 +78,7 @@ def auroc(pos: npt.NDArray[Any], neg: npt.NDArray[Any]) -> float:
 def summary(report: dict[str, Any]) -> dict[str, Any]:
     """A report's pooled figures (without the per-source tables)."""
     return {k: v for k, v in report.items() if k not in ("per_source", "per_source_auroc",
-                                                         "threshold_rule", "members")}
+                                                         "threshold_rule")}
 
 
 def loso_probs(x: F32, y: npt.NDArray[np.bool_], src: npt.NDArray[Any], kind: str,

@@ -9,9 +9,7 @@ is ``training/embedded_judge``):
   top two layers, fine-tuned to tell a text that states a harm from one that does not
   (`vsil.detectors._tuned`): ``t(text)``. Only queries take this extra step (two of six
   layers, on the short texts), never the image texts;
-* J(T): ``p_unsafe`` is the mean logit of a logistic output on ``t(text)`` and a small MLP
-  on ``e(text)`` (from the same forward pass: no extra encoding); their out-of-source errors
-  differ, so together they rank better than either;
+* J(T): ``p_unsafe`` is a logistic output on ``t(text)``, trained with the layers;
 * J(T, I): a small MLP on ``[t(text), e(image_text), e(text) * e(image_text)]``: the image is
   seen only through its text (a description, caption or OCR), and the product term lets the
   head see that a query and a scene go together. The pair is never encoded as one new string;
@@ -86,11 +84,6 @@ def load_classifier(path: str) -> dict[str, Any]:
             out[head] = _layers(z, head)
             out[f"{head}_cat"] = (z[f"{head}_cat_w"].astype(np.float64),
                                   z[f"{head}_cat_b"].astype(np.float64))
-        if "text_e_W0" not in z:
-            raise ValueError(f"{path}: no J(T) stock-embedding member (text_e_*); this "
-                             "classifier was built for an older vsil: rebuild it with "
-                             "`python -m training.embedded_judge train`")
-        out["text_e"] = _layers(z, "text_e")
     return out
 
 
@@ -130,13 +123,6 @@ def sigmoid(z: F64) -> F64:
 def p_unsafe(layers: list[tuple[F64, F64]], x: npt.NDArray[Any]) -> F64:
     """A binary head's probability."""
     return sigmoid(logit(layers, x))
-
-
-def p_text_unsafe(clf: dict[str, Any], tuned_text: npt.NDArray[Any],
-                  text: npt.NDArray[Any]) -> F64:
-    """J(T): the mean logit of the fine-tuned output on ``t(text)`` and the MLP on
-    ``e(text)``."""
-    return sigmoid((logit(clf["text"], tuned_text) + logit(clf["text_e"], text)) / 2.0)
 
 
 def softmax(x: npt.NDArray[Any], w: F64, b: F64) -> F64:
@@ -259,7 +245,7 @@ class EmbeddedJudge(UsesEncoder):
             nt, npair = len(text_idx), len(pair_idx)
             q = nt + npair  # stock: the queries (text, then pair), then the image texts
             if nt:
-                self._fill(out, text_idx, p_text_unsafe(clf, tuned[:nt], stock[:nt]),
+                self._fill(out, text_idx, p_unsafe(clf["text"], tuned[:nt]),
                            tuned[:nt], clf, "text", th["text"],
                            [inputs[i].text for i in text_idx])
             if npair:
