@@ -95,11 +95,6 @@ def _fit_mlp(x: Any, y: Any, pc: dict[str, Any]) -> Head:
                     epochs=pc["epochs"])
 
 
-def text_judge(tuned: finetune.Tuned) -> Head:
-    """J(T) on ``t(text)``: the logistic output trained with the layers."""
-    return Head([(tuned.w, tuned.b)], "fine-tuned")
-
-
 def image_labels(path: Path = IMAGE_LABELS) -> list[dict[str, Any]]:
     """J(I)'s training data: written image descriptions (the voices' scenes and the images
     that make their leak-free queries harmful), labelled harmful *on their own* or not by two
@@ -149,8 +144,7 @@ def fit_all(rows: list[dict[str, Any]], pairs: list[Pair], emb: dict[str, Any],
         for s in sorted(set(src)):
             tuned, feats = _fold(req, np.flatnonzero(src != s), hidden, texts)
             te = src == s
-            p_text[te] = text_judge(tuned).prob(
-                np.stack([feats[t] for t in np.array(texts)[te]]))
+            p_text[te] = tuned.prob(np.stack([feats[t] for t in np.array(texts)[te]]))
             tr = (psrc != s) & (pscene != s)
             if len(set(yp[tr])) < 2:
                 tr = psrc != s
@@ -170,7 +164,7 @@ def fit_all(rows: list[dict[str, Any]], pairs: list[Pair], emb: dict[str, Any],
                      for q, p in zip(pairs, p_pair, strict=True)]}
     tuned, feats = _fold(req, np.arange(len(req)), hidden, texts)
     out["tuned"] = tuned
-    out["text"] = text_judge(tuned)
+    out["text"] = Head([(tuned.w, tuned.b)], "fine-tuned")
     xt = np.stack([feats[t] for t in texts])
     xp = pair_x(pairs, feats, emb)
     out["pair"] = _fit_mlp(xp, np.array([p.unsafe for p in pairs]), pc)
@@ -181,8 +175,7 @@ def fit_all(rows: list[dict[str, Any]], pairs: list[Pair], emb: dict[str, Any],
     out["pair_cat"] = fit_categories(xp[cat_p], [pairs[i].category for i in cat_p],
                                      config["category_c"])
     image = fit_image(emb, config, loso=loso)
-    out["features"] = {"text": xt, "pair": xp,
-                       "image": image.pop("image_features")}
+    out["features"] = {"text": xt, "pair": xp, "image": image.pop("image_features")}
     out.update(image)
     return out
 
@@ -217,7 +210,9 @@ def write(model: dict[str, Any], rows: list[dict[str, Any]], stats: dict[str, An
     meta = {
         "version": "2",
         "method": METHOD,
-        "heads": {h: _head_meta(model[h]) for h in HEADS},
+        "heads": {h: {"kind": model[h].kind, "layers": [list(w.shape) for w, _ in
+                                                        model[h].layers]}
+                  for h in HEADS},
         "config": CONFIG,
         "thresholds": {"text": tv["threshold"], "pair": pv["threshold"],
                        "image": iv["threshold"]},
@@ -236,10 +231,6 @@ def write(model: dict[str, Any], rows: list[dict[str, Any]], stats: dict[str, An
     js.write_text(json.dumps(_finite(meta), indent=1, ensure_ascii=False, allow_nan=False)
                   + "\n", encoding="utf-8")
     return npz, js
-
-
-def _head_meta(head: Head) -> dict[str, Any]:
-    return {"kind": head.kind, "layers": [list(w.shape) for w, _ in head.layers]}
 
 
 def _finite(v: Any) -> Any:

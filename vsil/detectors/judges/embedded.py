@@ -81,20 +81,16 @@ def load_classifier(path: str) -> dict[str, Any]:
         for head in HEADS:
             if f"{head}_W0" not in z:
                 continue
-            out[head] = _layers(z, head)
+            layers = []
+            k = 0
+            while f"{head}_W{k}" in z:
+                layers.append((z[f"{head}_W{k}"].astype(np.float64),
+                               z[f"{head}_b{k}"].astype(np.float64)))
+                k += 1
+            out[head] = layers
             out[f"{head}_cat"] = (z[f"{head}_cat_w"].astype(np.float64),
                                   z[f"{head}_cat_b"].astype(np.float64))
     return out
-
-
-def _layers(z: Any, prefix: str) -> list[tuple[F64, F64]]:
-    layers = []
-    k = 0
-    while f"{prefix}_W{k}" in z:
-        layers.append((z[f"{prefix}_W{k}"].astype(np.float64),
-                       z[f"{prefix}_b{k}"].astype(np.float64)))
-        k += 1
-    return layers
 
 
 def pair_features(tuned_text: npt.NDArray[Any], text: npt.NDArray[Any],
@@ -104,25 +100,15 @@ def pair_features(tuned_text: npt.NDArray[Any], text: npt.NDArray[Any],
     return np.hstack([np.asarray(tuned_text, np.float64), e_i, e_t * e_i])
 
 
-def logit(layers: list[tuple[F64, F64]], x: npt.NDArray[Any]) -> F64:
-    """A binary head's logit: ReLU hidden layers, then one linear output."""
+def p_unsafe(layers: list[tuple[F64, F64]], x: npt.NDArray[Any]) -> F64:
+    """A binary head's probability: ReLU hidden layers, then a logistic output."""
     h = np.asarray(x, dtype=np.float64)
     for k, (w, b) in enumerate(layers):
         h = h @ w + b
         if k < len(layers) - 1:
             h = np.maximum(h, 0.0)
-    out: F64 = h[:, 0]
+    out: F64 = 1.0 / (1.0 + np.exp(-np.clip(h[:, 0], -60.0, 60.0)))
     return out
-
-
-def sigmoid(z: F64) -> F64:
-    out: F64 = 1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0)))
-    return out
-
-
-def p_unsafe(layers: list[tuple[F64, F64]], x: npt.NDArray[Any]) -> F64:
-    """A binary head's probability."""
-    return sigmoid(logit(layers, x))
 
 
 def softmax(x: npt.NDArray[Any], w: F64, b: F64) -> F64:
@@ -232,7 +218,7 @@ class EmbeddedJudge(UsesEncoder):
                 tuned = (self.encoder.encode_tuned(queries, clf["top"], clf["start"],
                                                    tag=_file_sha256(str(self._npz)))
                          if queries else np.zeros((0, 384), np.float32))
-                stock = self.encoder.encode(queries + images)
+                stock = self.encoder.encode(queries[len(text_idx):] + images)
             except DetectorUnavailable:
                 raise
             except Exception as e:  # a broken encode fails the calls (not cached), not the run
@@ -243,27 +229,23 @@ class EmbeddedJudge(UsesEncoder):
                 return [v if v is not None else Verdict.failed(err, kind) for v in out]
             th = self.thresholds
             nt, npair = len(text_idx), len(pair_idx)
-            q = nt + npair  # stock: the queries (text, then pair), then the image texts
             if nt:
-                self._fill(out, text_idx, p_unsafe(clf["text"], tuned[:nt]),
-                           tuned[:nt], clf, "text", th["text"],
+                self._fill(out, text_idx, tuned[:nt], clf, "text", th["text"],
                            [inputs[i].text for i in text_idx])
             if npair:
-                x = pair_features(tuned[nt:], stock[nt:q], stock[q:q + npair])
-                self._fill(out, pair_idx, p_unsafe(clf["pair"], x), x, clf, "pair", th["pair"],
+                x = pair_features(tuned[nt:], stock[:npair], stock[npair:2 * npair])
+                self._fill(out, pair_idx, x, clf, "pair", th["pair"],
                            [f"{inputs[i].text}\n{inputs[i].image_text}" for i in pair_idx])
             if image_idx:
-                e_i = stock[q + npair:]
-                self._fill(out, image_idx, p_unsafe(clf["image"], e_i), e_i, clf, "image",
-                           th["image"], [inputs[i].image_text or "" for i in image_idx])
+                self._fill(out, image_idx, stock[2 * npair:], clf, "image", th["image"],
+                           [inputs[i].image_text or "" for i in image_idx])
         return [v if v is not None else Verdict.failed("internal: no verdict", "environment")
                 for v in out]
 
     @staticmethod
-    def _fill(out: list[Verdict | None], idx: list[int], p: F64, x: npt.NDArray[Any],
-              clf: dict[str, Any], head: str, threshold: float, texts: list[str]) -> None:
-        """Verdicts from ``p`` (p_unsafe per row); categories from ``head``'s category head
-        on ``x``."""
+    def _fill(out: list[Verdict | None], idx: list[int], x: npt.NDArray[Any], clf: dict[str, Any],
+              head: str, threshold: float, texts: list[str]) -> None:
+        p = p_unsafe(clf[head], x)
         cat_p = softmax(x, *clf[f"{head}_cat"])
         names: tuple[str, ...] = clf["categories"]
         for row, i in enumerate(idx):
