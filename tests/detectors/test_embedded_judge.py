@@ -289,3 +289,49 @@ def test_label_audit_drops_only_doubly_contradicted_rows() -> None:
     for d in dropped:
         by_source[d["source"]] = by_source.get(d["source"], 0) + 1
     assert stats["dropped_label_audit"] == by_source
+
+
+def test_length_batches_cover_every_row_once_with_little_padding() -> None:
+    """The fine-tune's batches: every row once per epoch, in batches of rows of similar
+    length (chunks sorted by length), reproducible from the seed."""
+    from training.embedded_judge.finetune import BATCH, length_batches
+
+    rng = np.random.default_rng(0)
+    lengths = list(rng.integers(5, 120, size=3001))
+    batches = length_batches(lengths, np.random.default_rng(1))
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(len(lengths)))
+    assert max(len(b) for b in batches) == BATCH
+    L = np.asarray(lengths)
+    padded = sum(int(L[b].max()) * len(b) for b in batches)
+    assert padded / L.sum() < 1.15  # random batches of 32 pad these to about 1.8x
+    again = length_batches(lengths, np.random.default_rng(1))
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again, strict=True))
+    other = length_batches(lengths, np.random.default_rng(2))
+    assert not all(np.array_equal(a, b) for a, b in zip(batches, other, strict=False))
+
+
+def test_text_threshold_holds_each_hard_group_at_max_fpr() -> None:
+    """J(T)'s threshold is the lowest at which leak-free image-referring queries and hard
+    negatives each have out-of-source FPR <= MAX_FPR: a pooled rate would let the larger
+    group hide the smaller one's false positives."""
+    from training.embedded_judge.validate import MAX_FPR, text_report
+
+    rng = np.random.default_rng(0)
+    rows, p = [], []
+    for group, n, unsafe, scores in (
+            ("image_leakfree", 900, False, rng.uniform(0.0, 0.5, 900)),
+            ("hard_negative", 100, False, np.r_[rng.uniform(0.0, 0.5, 80),
+                                                 rng.uniform(0.6, 0.9, 20)]),
+            ("explicit", 300, True, rng.uniform(0.3, 1.0, 300))):
+        rows += [{"unsafe": unsafe, "source": "s", "group": group}] * n
+        p.append(scores)
+    pv = np.concatenate(p)
+    rep = text_report(rows, pv)
+    t = rep["threshold"]
+    assert rep["fpr_hard_negative"] <= MAX_FPR and rep["fpr_image_leakfree"] <= MAX_FPR
+    hard = pv[900:1000]
+    below = hard[hard < t - 1e-4].max()  # the next hard-negative score under the threshold
+    assert (hard >= below).mean() > MAX_FPR  # so no lower threshold holds the group
+    pooled = np.r_[pv[:900], hard]
+    assert (pooled >= 0.6).mean() <= MAX_FPR < (hard >= 0.6).mean()  # pooling would pass 0.6

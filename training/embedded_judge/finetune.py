@@ -27,6 +27,9 @@ LR_HEAD = 1e-3
 DROPOUT = 0.1
 CATEGORY_LOSS = 0.5
 SEED = 0
+#: batches are drawn from shuffled chunks of this many batches sorted by length (padding
+#: 2.3x the real tokens with plain random batches, ~1.0x with these)
+BUCKET_CHUNK = 50
 
 F32 = npt.NDArray[np.float32]
 
@@ -80,6 +83,18 @@ def _pad(hs: list[Any]) -> tuple[Any, Any]:
     return h, m
 
 
+def length_batches(lengths: Sequence[int], rng: np.random.Generator, batch: int = BATCH,
+                   chunk: int = BUCKET_CHUNK) -> list[npt.NDArray[np.int64]]:
+    """One epoch's batches: a random permutation cut into chunks of ``chunk`` batches, each
+    chunk sorted by length and cut into batches, the batches shuffled."""
+    order = rng.permutation(len(lengths))
+    out: list[npt.NDArray[np.int64]] = []
+    for c in range(0, len(order), batch * chunk):
+        part = np.array(sorted(order[c:c + batch * chunk], key=lambda i: lengths[i]))
+        out += [part[s:s + batch] for s in range(0, len(part), batch)]
+    return [out[i] for i in rng.permutation(len(out))]
+
+
 def fine_tune(texts: Sequence[str], unsafe: Sequence[bool], categories: Sequence[str],
               hidden: dict[str, Any], *, epochs: int = EPOCHS, seed: int = SEED) -> Tuned:
     """Train the top layers + outputs on these rows (classes balanced by the loss)."""
@@ -107,11 +122,10 @@ def fine_tune(texts: Sequence[str], unsafe: Sequence[bool], categories: Sequence
         {"params": list(head.parameters()) + list(cat_head.parameters()), "lr": LR_HEAD},
     ], weight_decay=0.01)
     rng = np.random.default_rng(seed)
+    lengths = [hidden[t].shape[0] for t in texts]
     for _ in range(epochs):
         top.train()
-        order = rng.permutation(len(texts))
-        for s in range(0, len(order), BATCH):
-            idx = order[s:s + BATCH]
+        for idx in length_batches(lengths, rng):
             h, m = _pad([hidden[texts[i]] for i in idx])
             e = top(h, m)
             loss = bce(head(e)[:, 0], y[idx])

@@ -8,8 +8,9 @@ comes from a model that never saw its source (its *out-of-source* score). From t
   the out-of-source scores of every safe row of the other sources) and the TPR at the
   threshold;
 * the threshold itself: chosen on the out-of-source scores only, as the lowest threshold
-  whose false-positive rate on the hard cases (image-referring leak-free queries and hard
-  negatives) is at most ``MAX_FPR``;
+  whose false-positive rate is at most ``MAX_FPR`` on each of the hard cases, image-referring
+  leak-free queries and hard negatives, taken one group at a time (not pooled: a pooled rate
+  lets the larger group hide the other's);
 * FPR at that threshold on image-referring leak-free queries and on hard negatives;
 * the pair head likewise, holding out the query's source and never training on that source's
   scenes; and the AUROC of the leakage score, leaky vs leak-free pairs;
@@ -103,8 +104,8 @@ def text_report(rows: Sequence[dict[str, Any]], p: npt.NDArray[Any],
     y = np.array([r["unsafe"] for r in rows])
     src = np.array([r["source"] for r in rows])
     group = np.array([r["group"] for r in rows])
-    hard = np.isin(group, HARD) & ~y
-    t = threshold if threshold is not None else threshold_at_fpr(p, hard, MAX_FPR)
+    t = threshold if threshold is not None else max(
+        threshold_at_fpr(p, (group == g) & ~y, MAX_FPR) for g in HARD)
     per: dict[str, Any] = {}
     for s in sorted(set(src)):
         m = src == s
@@ -120,7 +121,7 @@ def text_report(rows: Sequence[dict[str, Any]], p: npt.NDArray[Any],
     return {
         "threshold": round(t, 4),
         "threshold_rule": f"lowest threshold with out-of-source FPR <= {MAX_FPR} on "
-                          "image-referring leak-free queries and hard negatives",
+                          "image-referring leak-free queries and on hard negatives, each",
         "mean_loso_auroc": round(float(np.mean(aurocs)), 4),
         "tpr_explicit": round(float((p[explicit] >= t).mean()), 4),
         "tpr_leaky_image_referring": round(float((p[y & (group == "image_leaky")] >= t).mean()),
