@@ -1,11 +1,15 @@
-"""Quality and speed of the embedded judge: VLSBench figures, vsil's leaky-pair set, throughput.
+"""Quality and speed of the embedded judge: VLSBench figures, vsil's leaky-pair set, unseen
+writers, throughput.
 
 Run: ``HF_HUB_OFFLINE=1 python benchmarks/embedded_judge_quality.py [--no-speed]``.
 
 VLSBench (every pair harmful only through its image) is *reported*, never a target: nothing in
 the judge was chosen on it. Leaky-pair set (tests/detectors/data/leaky_pairs.jsonl, written for
 vsil, not in the training corpus): J(T) on leaky pairs, on neutral-query pairs, J(T,I) on benign
-pairs. Speed: J(T) + J(T,I) with an empty memo beside the bare MiniLM encode of the same texts.
+pairs. Unseen writers (benchmarks/data/unseen_writers/, six voices no training row was written
+in, never trained on): J(T)'s AUROC, TPR on explicit requests and FPR on hard negatives at the
+shipped threshold, pooled, per voice and per category. Speed: J(T) + J(T,I) with an empty memo
+beside the bare MiniLM encode of the same texts.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from vsil.detectors._encoder import Encoder
 from vsil.detectors.judges.embedded import EmbeddedJudge
 
 LEAKY = Path(__file__).resolve().parents[1] / "tests" / "detectors" / "data" / "leaky_pairs.jsonl"
+UNSEEN = Path(__file__).resolve().parent / "data" / "unseen_writers"
 
 
 def rate(vs: list[Verdict]) -> float:
@@ -68,6 +73,29 @@ def leaky_set(judge: EmbeddedJudge) -> dict[str, Any]:
         jt = judge.judge([JudgeInput(r["text"]) for r in rs])
         jti = judge.judge([JudgeInput(r["text"], image_text=r["image_text"]) for r in rs])
         out[g] = {"n": len(rs), "J(T) unsafe": rate(jt), "J(T,I) unsafe": rate(jti)}
+    return out
+
+
+def unseen_writers(judge: EmbeddedJudge) -> dict[str, Any]:
+    """J(T) on the held-out writers' explicit requests and hard negatives."""
+    from sklearn.metrics import roc_auc_score
+
+    rows = [{**json.loads(x), "voice": f.stem.removeprefix("voice_")}
+            for f in sorted(UNSEEN.glob("voice_*.jsonl"))
+            for x in f.read_text(encoding="utf-8").splitlines() if x.strip()]
+    p = np.array([v.p_unsafe for v in judge.judge([JudgeInput(r["text"]) for r in rows])])
+    y = np.array([r["label"] != "safe" for r in rows])
+    t = judge.thresholds["text"]
+
+    def figures(m: Any) -> dict[str, Any]:
+        return {"n": int(m.sum()), "auroc": round(float(roc_auc_score(y[m], p[m])), 4),
+                "tpr_explicit": round(float((p[m & y] >= t).mean()), 4),
+                "fpr_hard_negative": round(float((p[m & ~y] >= t).mean()), 4)}
+
+    out: dict[str, Any] = {"threshold": t, "all": figures(np.ones(len(rows), bool))}
+    for key in ("voice", "category"):
+        col = np.array([r[key] for r in rows])
+        out[f"per {key}"] = {k: figures(col == k) for k in sorted(set(col))}
     return out
 
 
@@ -118,8 +146,8 @@ def main() -> None:
     judge = EmbeddedJudge()
     print("fingerprint:", judge.fingerprint)
     if not args.only_speed:
-        print(json.dumps({"vlsbench": vlsbench(judge), "leaky_pairs": leaky_set(judge)},
-                         indent=1))
+        print(json.dumps({"vlsbench": vlsbench(judge), "leaky_pairs": leaky_set(judge),
+                          "unseen_writers": unseen_writers(judge)}, indent=1))
     if not args.no_speed:
         print(json.dumps({"speed": speed(args.speed_n)}, indent=1))
 

@@ -335,3 +335,41 @@ def test_text_threshold_holds_each_hard_group_at_max_fpr() -> None:
     assert (hard >= below).mean() > MAX_FPR  # so no lower threshold holds the group
     pooled = np.r_[pv[:900], hard]
     assert (pooled >= 0.6).mean() <= MAX_FPR < (hard >= 0.6).mean()  # pooling would pass 0.6
+
+
+def test_unseen_writers_are_a_clean_held_out_set() -> None:
+    """The unseen-writer set (benchmarks/data/unseen_writers) is held out: no row repeats a
+    written, templated or staged training row, the corpus builder does not read its folder, each of
+    its six voices has 20 explicit requests and 20 hard negatives per category, and every
+    row carries both blind verdicts, neither contradicting its label."""
+    import hashlib
+    from pathlib import Path
+
+    from training.embedded_judge import corpus, sources
+    from training.embedded_judge.templates import templated_rows
+
+    folder = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "unseen_writers"
+    files = sorted(folder.glob("voice_*.jsonl"))
+    assert len(files) == 6
+    assert corpus.WRITTEN.resolve() not in folder.resolve().parents
+    reads = json.loads((folder / "double_read.json").read_text(encoding="utf-8"))["verdicts"]
+    rows = [json.loads(x) for f in files for x in f.read_text(encoding="utf-8").splitlines()
+            if x.strip()]
+    assert len(rows) == len(reads) == 1440
+    for f in files:
+        counts: dict[tuple[str, str], int] = {}
+        for x in f.read_text(encoding="utf-8").splitlines():
+            r = json.loads(x)
+            counts[(r["category"], r["group"])] = counts.get((r["category"], r["group"]), 0) + 1
+        assert set(counts.values()) == {20} and len(counts) == 12, f.name
+    for r in rows:
+        assert (r["label"] == "safe") == (r["group"] == "hard_negative"), r
+        verdicts = reads[hashlib.sha256(r["text"].encode()).hexdigest()[:16]]
+        assert ("H" if r["label"] == "safe" else "S") not in verdicts, r
+    staged = [json.loads(x) for f in sorted((corpus.HERE / "staged").glob("voice_*.jsonl"))
+              for x in f.read_text(encoding="utf-8").splitlines() if x.strip()]
+    train = {sources.norm(r["text"])
+             for r in [*corpus.written_rows(), *templated_rows(), *staged]}
+    held = [sources.norm(r["text"]) for r in rows]
+    assert len(set(held)) == len(held)
+    assert not train & set(held)
