@@ -339,35 +339,31 @@ def test_text_threshold_holds_each_hard_group_at_max_fpr() -> None:
 
 def test_unseen_writers_are_a_clean_held_out_set() -> None:
     """The unseen-writer set (benchmarks/data/unseen_writers) is held out: no row repeats a
-    written, templated or staged training row, the corpus builder does not read its folder, each of
-    its six voices has 20 explicit requests and 20 hard negatives per category, and every
-    row carries both blind verdicts, neither contradicting its label."""
-    import hashlib
+    written, templated or staged training row, the corpus builder does not read its folder,
+    each of its six voices has 20 explicit requests and 20 hard negatives per category, and
+    every row carries both blind verdicts, neither contradicting its label."""
+    from collections import Counter
     from pathlib import Path
 
     from training.embedded_judge import corpus, sources
     from training.embedded_judge.templates import templated_rows
 
     folder = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "unseen_writers"
-    files = sorted(folder.glob("voice_*.jsonl"))
-    assert len(files) == 6
+    by_file = {f.name: corpus.read(f) for f in sorted(folder.glob("voice_*.jsonl"))}
+    assert len(by_file) == 6
     assert corpus.WRITTEN.resolve() not in folder.resolve().parents
     reads = json.loads((folder / "double_read.json").read_text(encoding="utf-8"))["verdicts"]
-    rows = [json.loads(x) for f in files for x in f.read_text(encoding="utf-8").splitlines()
-            if x.strip()]
+    rows = [r for rs in by_file.values() for r in rs]
     assert len(rows) == len(reads) == 1440
-    for f in files:
-        counts: dict[tuple[str, str], int] = {}
-        for x in f.read_text(encoding="utf-8").splitlines():
-            r = json.loads(x)
-            counts[(r["category"], r["group"])] = counts.get((r["category"], r["group"]), 0) + 1
-        assert set(counts.values()) == {20} and len(counts) == 12, f.name
+    for name, rs in by_file.items():
+        counts = Counter((r["category"], r["group"]) for r in rs)
+        assert set(counts.values()) == {20} and len(counts) == 12, name
     for r in rows:
         assert (r["label"] == "safe") == (r["group"] == "hard_negative"), r
-        verdicts = reads[hashlib.sha256(r["text"].encode()).hexdigest()[:16]]
+        verdicts = reads[corpus.audit_key(r["text"])]
         assert ("H" if r["label"] == "safe" else "S") not in verdicts, r
-    staged = [json.loads(x) for f in sorted((corpus.HERE / "staged").glob("voice_*.jsonl"))
-              for x in f.read_text(encoding="utf-8").splitlines() if x.strip()]
+    staged = [r for f in sorted((corpus.HERE / "staged").glob("voice_*.jsonl"))
+              for r in corpus.read(f)]
     train = {sources.norm(r["text"])
              for r in [*corpus.written_rows(), *templated_rows(), *staged]}
     held = [sources.norm(r["text"]) for r in rows]
