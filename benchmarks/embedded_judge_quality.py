@@ -8,8 +8,11 @@ the judge was chosen on it. Leaky-pair set (tests/detectors/data/leaky_pairs.jso
 vsil, not in the training corpus): J(T) on leaky pairs, on neutral-query pairs, J(T,I) on benign
 pairs. Unseen writers (benchmarks/data/unseen_writers/, six voices no training row was written
 in, never trained on): J(T)'s AUROC, TPR on explicit requests and FPR on hard negatives at the
-shipped threshold, pooled, per voice and per category. Speed: J(T) + J(T,I) with an empty memo
-beside the bare MiniLM encode of the same texts.
+shipped threshold, pooled, per voice and per category. Photo messages
+(benchmarks/data/photo_messages/, four more voices, a different brief, never trained on):
+messages sent with a photo, leaky (the words state the harm) or leak-free (harmless words, a
+risky picture): J(T)'s AUROC and flag rates, and J(T,I) with the writer's picture description.
+Speed: J(T) + J(T,I) with an empty memo beside the bare MiniLM encode of the same texts.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from vsil.detectors.judges.embedded import EmbeddedJudge
 
 LEAKY = Path(__file__).resolve().parents[1] / "tests" / "detectors" / "data" / "leaky_pairs.jsonl"
 UNSEEN = Path(__file__).resolve().parent / "data" / "unseen_writers"
+PHOTO = Path(__file__).resolve().parent / "data" / "photo_messages"
 
 
 def rate(vs: list[Verdict]) -> float:
@@ -76,27 +80,59 @@ def leaky_set(judge: EmbeddedJudge) -> dict[str, Any]:
     return out
 
 
-def unseen_writers(judge: EmbeddedJudge) -> dict[str, Any]:
-    """J(T) on the held-out writers' explicit requests and hard negatives."""
+def read_voices(folder: Path) -> list[dict[str, Any]]:
+    """Rows of every ``voice_*.jsonl`` in ``folder``, each tagged with its voice."""
+    return [{**json.loads(x), "voice": f.stem.removeprefix("voice_")}
+            for f in sorted(folder.glob("voice_*.jsonl"))
+            for x in f.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def separation(rows: list[dict[str, Any]], p: Any, t: float, pos: str, neg: str,
+               extra: Any = None) -> dict[str, Any]:
+    """AUROC of ``p`` for harmful vs safe rows, the share of each group at or above ``t``,
+    pooled, per voice and per category (``extra(mask)`` adds figures to each cell)."""
     from sklearn.metrics import roc_auc_score
 
-    rows = [{**json.loads(x), "voice": f.stem.removeprefix("voice_")}
-            for f in sorted(UNSEEN.glob("voice_*.jsonl"))
-            for x in f.read_text(encoding="utf-8").splitlines() if x.strip()]
-    p = np.array([v.p_unsafe for v in judge.judge([JudgeInput(r["text"]) for r in rows])])
     y = np.array([r["label"] != "safe" for r in rows])
-    t = judge.thresholds["text"]
 
     def figures(m: Any) -> dict[str, Any]:
-        return {"n": int(m.sum()), "auroc": round(float(roc_auc_score(y[m], p[m])), 4),
-                "tpr_explicit": round(float((p[m & y] >= t).mean()), 4),
-                "fpr_hard_negative": round(float((p[m & ~y] >= t).mean()), 4)}
+        out = {"n": int(m.sum()), "auroc": round(float(roc_auc_score(y[m], p[m])), 4),
+               pos: round(float((p[m & y] >= t).mean()), 4),
+               neg: round(float((p[m & ~y] >= t).mean()), 4)}
+        return {**out, **(extra(m) if extra else {})}
 
     out: dict[str, Any] = {"threshold": t, "all": figures(np.ones(len(rows), bool))}
     for key in ("voice", "category"):
         col = np.array([r[key] for r in rows])
         out[f"per {key}"] = {k: figures(col == k) for k in sorted(set(col))}
     return out
+
+
+def unseen_writers(judge: EmbeddedJudge) -> dict[str, Any]:
+    """J(T) on the held-out writers' explicit requests and hard negatives."""
+    rows = read_voices(UNSEEN)
+    p = np.array([v.p_unsafe for v in judge.judge([JudgeInput(r["text"]) for r in rows])])
+    return separation(rows, p, judge.thresholds["text"], "tpr_explicit", "fpr_hard_negative")
+
+
+def photo_messages(judge: EmbeddedJudge) -> dict[str, Any]:
+    """J(T) on held-out messages sent with a photo: leaky ones (the words state the harm) vs
+    leak-free ones (harmless words, a risky picture); J(T,I) on the same messages with the
+    writer's description of the picture, where every pair is harmful."""
+    rows = read_voices(PHOTO)
+    if not rows:
+        return {"n": 0}
+    p = np.array([v.p_unsafe for v in judge.judge([JudgeInput(r["text"]) for r in rows])])
+    pair = np.array([v.unsafe is True for v in judge.judge(
+        [JudgeInput(r["text"], image_text=r["image_text"]) for r in rows])])
+    y = np.array([r["label"] != "safe" for r in rows])
+    t = judge.thresholds["text"]
+
+    def pairs(m: Any) -> dict[str, Any]:
+        return {"J(T,I) leaky": round(float(pair[m & y].mean()), 4),
+                "J(T,I) leak_free": round(float(pair[m & ~y].mean()), 4)}
+
+    return separation(rows, p, t, "J(T) leaky", "J(T) leak_free", pairs)
 
 
 def speed(n: int | None = None, repeats: int = 2) -> dict[str, float]:
@@ -147,7 +183,8 @@ def main() -> None:
     print("fingerprint:", judge.fingerprint)
     if not args.only_speed:
         print(json.dumps({"vlsbench": vlsbench(judge), "leaky_pairs": leaky_set(judge),
-                          "unseen_writers": unseen_writers(judge)}, indent=1))
+                          "unseen_writers": unseen_writers(judge),
+                          "photo_messages": photo_messages(judge)}, indent=1))
     if not args.no_speed:
         print(json.dumps({"speed": speed(args.speed_n)}, indent=1))
 

@@ -337,35 +337,60 @@ def test_text_threshold_holds_each_hard_group_at_max_fpr() -> None:
     assert (pooled >= 0.6).mean() <= MAX_FPR < (hard >= 0.6).mean()  # pooling would pass 0.6
 
 
-def test_unseen_writers_are_a_clean_held_out_set() -> None:
-    """The unseen-writer set (benchmarks/data/unseen_writers) is held out: no row repeats a
-    written, templated or staged training row, the corpus builder does not read its folder,
-    each of its six voices has 20 explicit requests and 20 hard negatives per category, and
-    every row carries both blind verdicts, neither contradicting its label."""
-    from collections import Counter
+def _held_out(name: str) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[str]]]:
+    """A held-out set's rows per voice file and its blind verdicts, after checking that no row
+    repeats a training row (staged ones too) or a row of another held-out set, that the corpus
+    builder cannot read its folder, and that no verdict contradicts a label."""
     from pathlib import Path
 
     from training.embedded_judge import corpus, sources
     from training.embedded_judge.templates import templated_rows
 
-    folder = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "unseen_writers"
+    data = Path(__file__).resolve().parents[2] / "benchmarks" / "data"
+    folder = data / name
     by_file = {f.name: corpus.read(f) for f in sorted(folder.glob("voice_*.jsonl"))}
-    assert len(by_file) == 6
     assert corpus.WRITTEN.resolve() not in folder.resolve().parents
     reads = json.loads((folder / "double_read.json").read_text(encoding="utf-8"))["verdicts"]
     rows = [r for rs in by_file.values() for r in rs]
-    assert len(rows) == len(reads) == 1440
-    for name, rs in by_file.items():
-        counts = Counter((r["category"], r["group"]) for r in rs)
-        assert set(counts.values()) == {20} and len(counts) == 12, name
+    assert len(rows) == len(reads)
     for r in rows:
-        assert (r["label"] == "safe") == (r["group"] == "hard_negative"), r
         verdicts = reads[corpus.audit_key(r["text"])]
-        assert ("H" if r["label"] == "safe" else "S") not in verdicts, r
-    staged = [r for f in sorted((corpus.HERE / "staged").glob("voice_*.jsonl"))
-              for r in corpus.read(f)]
+        assert len(verdicts) == 2 and ("H" if r["label"] == "safe" else "S") not in verdicts, r
+    others = [r for f in [*sorted(data.glob("*/voice_*.jsonl")),
+                          *sorted((corpus.HERE / "staged").glob("voice_*.jsonl"))]
+              if f.parent != folder for r in corpus.read(f)]
     train = {sources.norm(r["text"])
-             for r in [*corpus.written_rows(), *templated_rows(), *staged]}
+             for r in [*corpus.written_rows(), *templated_rows(), *others]}
     held = [sources.norm(r["text"]) for r in rows]
     assert len(set(held)) == len(held)
     assert not train & set(held)
+    return by_file, reads
+
+
+def test_unseen_writers_are_a_clean_held_out_set() -> None:
+    """The unseen-writer set (benchmarks/data/unseen_writers) is held out (`_held_out`), and
+    each of its six voices has 20 explicit requests and 20 hard negatives per category."""
+    from collections import Counter
+
+    by_file, _ = _held_out("unseen_writers")
+    assert len(by_file) == 6 and sum(map(len, by_file.values())) == 1440
+    for name, rs in by_file.items():
+        counts = Counter((r["category"], r["group"]) for r in rs)
+        assert set(counts.values()) == {20} and len(counts) == 12, name
+        assert all((r["label"] == "safe") == (r["group"] == "hard_negative") for r in rs)
+
+
+def test_photo_messages_are_a_clean_held_out_set() -> None:
+    """The photo-message set (benchmarks/data/photo_messages) is held out (`_held_out`): four
+    voices, leaky and leak-free messages in all six categories, each with the picture the
+    writer imagined; leak-free rows are the safe ones."""
+    from collections import Counter
+
+    by_file, _ = _held_out("photo_messages")
+    assert len(by_file) == 4
+    for name, rs in by_file.items():
+        counts = Counter((r["category"], r["group"]) for r in rs)
+        assert len(counts) == 12 and min(counts.values()) >= 15, name
+        for r in rs:
+            assert (r["label"] == "safe") == (r["group"] == "leak_free"), r
+            assert r["image_text"].strip(), r

@@ -117,7 +117,7 @@ def build(encode: Any = None) -> tuple[list[Row], dict[str, Any]]:
                              "packages": pkg_counts}
     seen: set[str] = set()
     rows: list[Row] = []
-    dup = Counter()
+    dup: Counter[str] = Counter()
     for r in candidates:
         key = sources.norm(r["text"])
         if not key or key in seen:
