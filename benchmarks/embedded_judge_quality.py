@@ -82,9 +82,12 @@ def leaky_set(judge: EmbeddedJudge) -> dict[str, Any]:
 
 def read_voices(folder: Path) -> list[dict[str, Any]]:
     """Rows of every ``voice_*.jsonl`` in ``folder``, each tagged with its voice."""
-    return [{**json.loads(x), "voice": f.stem.removeprefix("voice_")}
+    rows = [{**json.loads(x), "voice": f.stem.removeprefix("voice_")}
             for f in sorted(folder.glob("voice_*.jsonl"))
             for x in f.read_text(encoding="utf-8").splitlines() if x.strip()]
+    if not rows:
+        raise FileNotFoundError(f"no voice_*.jsonl rows in {folder}")
+    return rows
 
 
 def separation(rows: list[dict[str, Any]], p: Any, t: float, pos: str, neg: str,
@@ -120,8 +123,6 @@ def photo_messages(judge: EmbeddedJudge) -> dict[str, Any]:
     leak-free ones (harmless words, a risky picture); J(T,I) on the same messages with the
     writer's description of the picture, where every pair is harmful."""
     rows = read_voices(PHOTO)
-    if not rows:
-        return {"n": 0}
     p = np.array([v.p_unsafe for v in judge.judge([JudgeInput(r["text"]) for r in rows])])
     pair = np.array([v.unsafe is True for v in judge.judge(
         [JudgeInput(r["text"], image_text=r["image_text"]) for r in rows])])
@@ -132,7 +133,8 @@ def photo_messages(judge: EmbeddedJudge) -> dict[str, Any]:
         return {"J(T,I) leaky": round(float(pair[m & y].mean()), 4),
                 "J(T,I) leak_free": round(float(pair[m & ~y].mean()), 4)}
 
-    return separation(rows, p, t, "J(T) leaky", "J(T) leak_free", pairs)
+    out = separation(rows, p, t, "J(T) leaky", "J(T) leak_free", pairs)
+    return {"pair_threshold": judge.thresholds["pair"], **out}
 
 
 def speed(n: int | None = None, repeats: int = 2) -> dict[str, float]:
