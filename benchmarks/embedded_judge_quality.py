@@ -90,10 +90,16 @@ def read_voices(folder: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def text_scores(judge: EmbeddedJudge, rows: list[dict[str, Any]]) -> Any:
+    """J(T)'s ``p_unsafe`` of each row's text."""
+    return np.array([v.p_unsafe for v in judge.judge([JudgeInput(r["text"]) for r in rows])])
+
+
 def separation(rows: list[dict[str, Any]], p: Any, t: float, pos: str, neg: str,
                extra: Any = None) -> dict[str, Any]:
     """AUROC of ``p`` for harmful vs safe rows, the share of each group at or above ``t``,
-    pooled, per voice and per category (``extra(mask)`` adds figures to each cell)."""
+    pooled, per voice and per category (``extra(harmful, safe)``, given the cell's two masks,
+    adds figures to each cell)."""
     from sklearn.metrics import roc_auc_score
 
     y = np.array([r["label"] != "safe" for r in rows])
@@ -102,7 +108,7 @@ def separation(rows: list[dict[str, Any]], p: Any, t: float, pos: str, neg: str,
         out = {"n": int(m.sum()), "auroc": round(float(roc_auc_score(y[m], p[m])), 4),
                pos: round(float((p[m & y] >= t).mean()), 4),
                neg: round(float((p[m & ~y] >= t).mean()), 4)}
-        return {**out, **(extra(m) if extra else {})}
+        return {**out, **(extra(m & y, m & ~y) if extra else {})}
 
     out: dict[str, Any] = {"threshold": t, "all": figures(np.ones(len(rows), bool))}
     for key in ("voice", "category"):
@@ -114,8 +120,8 @@ def separation(rows: list[dict[str, Any]], p: Any, t: float, pos: str, neg: str,
 def unseen_writers(judge: EmbeddedJudge) -> dict[str, Any]:
     """J(T) on the held-out writers' explicit requests and hard negatives."""
     rows = read_voices(UNSEEN)
-    p = np.array([v.p_unsafe for v in judge.judge([JudgeInput(r["text"]) for r in rows])])
-    return separation(rows, p, judge.thresholds["text"], "tpr_explicit", "fpr_hard_negative")
+    return separation(rows, text_scores(judge, rows), judge.thresholds["text"],
+                      "tpr_explicit", "fpr_hard_negative")
 
 
 def photo_messages(judge: EmbeddedJudge) -> dict[str, Any]:
@@ -123,17 +129,15 @@ def photo_messages(judge: EmbeddedJudge) -> dict[str, Any]:
     leak-free ones (harmless words, a risky picture); J(T,I) on the same messages with the
     writer's description of the picture, where every pair is harmful."""
     rows = read_voices(PHOTO)
-    p = np.array([v.p_unsafe for v in judge.judge([JudgeInput(r["text"]) for r in rows])])
     pair = np.array([v.unsafe is True for v in judge.judge(
         [JudgeInput(r["text"], image_text=r["image_text"]) for r in rows])])
-    y = np.array([r["label"] != "safe" for r in rows])
-    t = judge.thresholds["text"]
 
-    def pairs(m: Any) -> dict[str, Any]:
-        return {"J(T,I) leaky": round(float(pair[m & y].mean()), 4),
-                "J(T,I) leak_free": round(float(pair[m & ~y].mean()), 4)}
+    def pairs(leaky: Any, leak_free: Any) -> dict[str, Any]:
+        return {"J(T,I) leaky": round(float(pair[leaky].mean()), 4),
+                "J(T,I) leak_free": round(float(pair[leak_free].mean()), 4)}
 
-    out = separation(rows, p, t, "J(T) leaky", "J(T) leak_free", pairs)
+    out = separation(rows, text_scores(judge, rows), judge.thresholds["text"],
+                     "J(T) leaky", "J(T) leak_free", pairs)
     return {"pair_threshold": judge.thresholds["pair"], **out}
 
 
