@@ -339,7 +339,7 @@ def test_text_threshold_holds_each_hard_group_at_max_fpr() -> None:
 
 def _held_out(name: str) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[str]]]:
     """A held-out set's rows per voice file and its blind verdicts, after checking that no row
-    repeats a training row (staged ones too) or a row of another held-out set, that the corpus
+    repeats a training row or a row of another held-out set, that the corpus
     builder cannot read its folder, and that no verdict contradicts a label."""
     from pathlib import Path
 
@@ -356,9 +356,8 @@ def _held_out(name: str) -> tuple[dict[str, list[dict[str, Any]]], dict[str, lis
     for r in rows:
         verdicts = reads[corpus.audit_key(r["text"])]
         assert len(verdicts) == 2 and ("H" if r["label"] == "safe" else "S") not in verdicts, r
-    others = [r for f in [*sorted(data.glob("*/voice_*.jsonl")),
-                          *sorted((corpus.HERE / "staged").glob("voice_*.jsonl"))]
-              if f.parent != folder for r in corpus.read(f)]
+    others = [r for f in sorted(data.glob("*/voice_*.jsonl")) if f.parent != folder
+              for r in corpus.read(f)]
     train = {sources.norm(r["text"])
              for r in [*corpus.written_rows(), *templated_rows(), *others]}
     held = [sources.norm(r["text"]) for r in rows]
