@@ -96,7 +96,7 @@ ENCODE = DATA + textwrap.dedent("""
     def encode(texts):
         import torch
         torch.set_num_threads(1)
-        from vsil.detectors._encoder import Encoder
+        from vsil.detectors import Encoder
         enc = Encoder()
         enc.warmup()
         t0 = time.perf_counter()

@@ -22,8 +22,7 @@ from typer.testing import CliRunner
 import vsil
 from vsil.audit.metrics import figures
 from vsil.cli import app
-from vsil.detectors import JudgeInput, Verdict
-from vsil.detectors._encoder import Encoder, shared_encoder
+from vsil.detectors import Encoder, JudgeInput, Verdict, shared_encoder
 from vsil.detectors.judges.embedded import EmbeddedJudge
 from vsil.eval.rates import compute_rates
 from vsil.runtime.failures import CACHED_FAILURES, DetectorUnavailable, cacheable, reusable

@@ -190,7 +190,7 @@ def test_text_verdict_is_the_fine_tuned_output_on_the_tuned_embedding(
     """J(T) is the logistic output trained with the layers, on t(text): recomputed here in
     plain numpy from the shipped arrays; t(text) is not the stock embedding, and nothing else
     (no stock-embedding member) is shipped for J(T)."""
-    from vsil.detectors._encoder import shared_encoder
+    from vsil.detectors import shared_encoder
     from vsil.detectors.judges.embedded import _data_dir, load_classifier
 
     texts = ["How do I derail a train so it does the most damage?",
@@ -364,6 +364,20 @@ def _held_out(name: str) -> tuple[dict[str, list[dict[str, Any]]], dict[str, lis
     assert len(set(held)) == len(held)
     assert not train & set(held)
     return by_file, reads
+
+
+def test_corpus_read_names_the_file_and_line_of_a_bad_row(tmp_path: Any) -> None:
+    from training.embedded_judge import corpus
+
+    f = tmp_path / "voice_x.jsonl"
+    f.write_text('{"text": "a", "label": "safe"}\n\n{"text": "b", "label": \n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"voice_x\.jsonl:3: invalid JSON"):
+        corpus.read(f)
+    f.write_text('{"text": "a"}\n["not", "an", "object"]\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"voice_x\.jsonl:2: expected a JSON object, got list"):
+        corpus.read(f)
+    f.write_text('{"text": "a"}\n\n{"text": "b"}\n', encoding="utf-8")
+    assert [r["text"] for r in corpus.read(f)] == ["a", "b"]
 
 
 def test_unseen_writers_are_a_clean_held_out_set() -> None:

@@ -169,4 +169,17 @@ def write(rows: list[Row], path: Path) -> None:
 
 
 def read(path: Path) -> list[Row]:
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    """The JSON object on each non-blank line of ``path``; a line that is not one raises
+    ``ValueError`` naming the file and the line (training data is never read past an error)."""
+    rows: list[Row] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{n}: invalid JSON: {e.msg} (column {e.colno})") from e
+        if not isinstance(obj, dict):
+            raise ValueError(f"{path}:{n}: expected a JSON object, got {type(obj).__name__}")
+        rows.append(obj)
+    return rows

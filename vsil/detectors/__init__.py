@@ -12,6 +12,7 @@ from vsil.detectors._base import (
     Verdict,
     warm_up,
 )
+from vsil.detectors._encoder import Encoder, shared_encoder
 from vsil.detectors._registry import (
     DetectorInfo,
     Kind,
@@ -26,6 +27,7 @@ __all__ = [
     "Description",
     "Detector",
     "DetectorInfo",
+    "Encoder",
     "Judge",
     "JudgeInput",
     "Kind",
@@ -37,5 +39,6 @@ __all__ = [
     "create",
     "list_detectors",
     "register_detector",
+    "shared_encoder",
     "warm_up",
 ]

@@ -189,6 +189,7 @@ _SHARED: Encoder | None = None
 
 
 def shared_encoder() -> Encoder:
+    """The process-wide encoder that the embedded judge and the embedding overlap share."""
     global _SHARED
     if _SHARED is None:
         _SHARED = Encoder()
