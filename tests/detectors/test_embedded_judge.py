@@ -366,6 +366,62 @@ def _held_out(name: str) -> tuple[dict[str, list[dict[str, Any]]], dict[str, lis
     return by_file, reads
 
 
+@pytest.mark.slow
+def test_validation_resumes_from_the_folds_an_interrupted_run_finished(tmp_path: Any) -> None:
+    """Leave one source out on a small real corpus (three written voices, real fine-tunes):
+    a run killed after its first fold keeps that fold on disk; the next run reads it back
+    and computes only the others; a torn fold file is recomputed; a changed corpus uses
+    another folder."""
+    from collections import Counter
+
+    from training.embedded_judge import corpus, finetune, train, validate
+    from training.embedded_judge.heads import build_pairs
+
+    per: Counter[tuple[str, str]] = Counter()
+    rows = []
+    for r in map(corpus.finish, corpus.written_rows()):
+        if r["source"] in ("voice_v1", "voice_terse", "voice_sms") and per[
+                r["source"], r["group"]] < 6:
+            per[r["source"], r["group"]] += 1
+            rows.append(r)
+    pairs = build_pairs(rows)
+    req = [r for r in rows if r["kind"] == "request"]
+    emb = validate.embed([r["text"] for r in rows] + [p.image_text for p in pairs])
+    hidden = finetune.hidden_states([r["text"] for r in req])
+    assert len({r["source"] for r in req}) == 3 and len(pairs) > 20
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_first(msg: str) -> None:
+        if msg.endswith("done"):
+            raise Killed(msg)
+
+    def run(store: Any) -> tuple[Any, Any, list[str]]:
+        said: list[str] = []
+        p_text, p_pair = train.loso_predictions(req, pairs, emb, hidden, store=store,
+                                                say=said.append)
+        return p_text, p_pair, said
+
+    store = train.FoldStore(tmp_path, req, pairs, train.CONFIG)
+    with pytest.raises(Killed):
+        train.loso_predictions(req, pairs, emb, hidden, store=store, say=kill_after_first)
+    assert len(list(store.dir.glob("*.npz"))) == 1
+    t1, q1, said = run(train.FoldStore(tmp_path, req, pairs, train.CONFIG))
+    assert [m.split(": ")[1].split(" ")[0] for m in said] == ["read", "done", "done"]
+    assert not np.isnan(t1).any() and not np.isnan(q1).any()
+    t2, q2, said = run(train.FoldStore(tmp_path, req, pairs, train.CONFIG))
+    assert all("read back" in m for m in said)
+    assert np.array_equal(t1, t2) and np.array_equal(q1, q2)
+    torn = sorted(store.dir.glob("*.npz"))[0]
+    torn.write_bytes(torn.read_bytes()[:40])
+    t3, q3, said = run(train.FoldStore(tmp_path, req, pairs, train.CONFIG))
+    assert sum(m.endswith("done") for m in said) == 1
+    assert np.allclose(t1, t3, atol=1e-3) and np.allclose(q1, q3, atol=1e-3)
+    other = train.FoldStore(tmp_path, req[1:], pairs, train.CONFIG)
+    assert other.dir != store.dir
+
+
 def test_corpus_read_names_the_file_and_line_of_a_bad_row(tmp_path: Any) -> None:
     from training.embedded_judge import corpus
 

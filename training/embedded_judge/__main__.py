@@ -6,6 +6,8 @@
 * ``check``: rebuild and compare decisions with the shipped classifier (writes nothing).
 
 Wheels are downloaded once into ``$VSIL_TRAINING_CACHE`` (default ``~/.cache/vsil/training``).
+Each finished leave-one-source-out fold is kept under ``$VSIL_TRAINING_CACHE/folds/``, so an
+interrupted ``train`` resumes at the next fold (``--fresh-folds`` recomputes them all).
 """
 
 from __future__ import annotations
@@ -35,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("corpus", help="write the training corpus as JSONL")
     c.add_argument("--out", type=Path, required=True)
     sub.add_parser("select", help="compare candidate heads (leave one source out)")
-    sub.add_parser("train", help="train and write the shipped classifier")
+    tr = sub.add_parser("train", help="train and write the shipped classifier")
+    tr.add_argument("--fresh-folds", action="store_true",
+                    help="recompute every validation fold instead of reading back the ones "
+                         "an earlier, interrupted run finished")
     ck = sub.add_parser("check", help="rebuild and compare decisions with the shipped "
                         "classifier (without --full: no leave-one-source-out, shipped "
                         "thresholds)")
@@ -74,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         (HERE / "model_selection.json").write_text(json.dumps(result, indent=1) + "\n")
         return 0
     loso = args.cmd == "train" or bool(getattr(args, "full", False))
-    model = train.fit_all(rows, pairs, emb, loso=loso, say=say)
+    # only `train` resumes from saved folds: `check` is a rebuild, so it recomputes everything
+    folds = (sources.cache_dir() / "folds"
+             if args.cmd == "train" and not args.fresh_folds else None)
+    model = train.fit_all(rows, pairs, emb, loso=loso, fold_dir=folds, say=say)
     if loso:
         say("text", validate.summary(model["text_validation"]))
         say("pair", validate.summary(model["pair_validation"]))

@@ -53,8 +53,11 @@ def written_rows() -> list[Row]:
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
                 continue
-            r = json.loads(line)
             where = f"{path.name}:{n}"
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{where}: invalid JSON: {e.msg} (column {e.colno})") from e
             if r.get("group") not in GROUPS:
                 raise ValueError(f"{where}: unknown group {r.get('group')!r}")
             label = r.get("label")
@@ -72,7 +75,8 @@ def written_rows() -> list[Row]:
     return rows
 
 
-def _finish(r: Row) -> Row:
+def finish(r: Row) -> Row:
+    """A read row in the corpus's form (``unsafe``, the category as label, its source)."""
     label = r["label"]
     unsafe = label != "safe"
     if label == "unsafe" and r.get("category"):
@@ -151,7 +155,7 @@ def build(encode: Any = None) -> tuple[list[Row], dict[str, Any]]:
         elif audit_key(r["text"]) in audited:
             drop_audit[r["source"]] += 1
         else:
-            keep.append(_finish(r))
+            keep.append(finish(r))
     stats["dropped_harmbench_near_copy"] = dict(drop_hb)
     stats["dropped_vlsbench_contamination"] = dict(drop_vls)
     stats["dropped_label_audit"] = dict(drop_audit)

