@@ -112,7 +112,7 @@ def vlsbench_texts() -> list[str]:
 def build(encode: Any = None) -> tuple[list[Row], dict[str, Any]]:
     """(corpus rows, statistics). ``encode(texts) -> unit-norm array``: default MiniLM."""
     if encode is None:
-        from vsil.detectors._encoder import shared_encoder
+        from vsil.detectors import shared_encoder
 
         encode = shared_encoder().encode
     pkg, pkg_counts = sources.package_rows()

@@ -36,7 +36,7 @@ F32 = npt.NDArray[np.float32]
 
 def hidden_states(texts: Sequence[str]) -> dict[str, Any]:
     """Stock hidden states after layer ``START`` (trimmed to each text's tokens)."""
-    from vsil.detectors._encoder import shared_encoder
+    from vsil.detectors import shared_encoder
 
     out: dict[str, Any] = {}
     for chunk, hidden, mask, _ in shared_encoder().hidden_states(texts, START):
@@ -102,7 +102,7 @@ def fine_tune(texts: Sequence[str], unsafe: Sequence[bool], categories: Sequence
     from torch import nn
 
     from vsil.detectors import _tuned
-    from vsil.detectors._encoder import shared_encoder
+    from vsil.detectors import shared_encoder
 
     torch.manual_seed(seed)
     random.seed(seed)

@@ -282,7 +282,7 @@ def write(model: dict[str, Any], rows: list[dict[str, Any]], stats: dict[str, An
           pairs: list[Pair], out: Path = OUT) -> tuple[Path, Path]:
     from sklearn import __version__ as skv
 
-    from vsil.detectors._encoder import shared_encoder
+    from vsil.detectors import shared_encoder
     from vsil.detectors._tuned import state_arrays
 
     arrays: dict[str, Any] = {"categories": np.array(corpus_mod.CATEGORIES),

@@ -57,7 +57,7 @@ def embed(texts: Sequence[str], encode: Callable[[list[str]], Any] | None = None
     todo = [t for t, k in keys.items() if k not in cache]
     if todo:
         if encode is None:
-            from vsil.detectors._encoder import shared_encoder
+            from vsil.detectors import shared_encoder
 
             encode = shared_encoder().encode
         vecs = np.asarray(encode(todo), dtype=np.float32)
