@@ -101,8 +101,7 @@ def fine_tune(texts: Sequence[str], unsafe: Sequence[bool], categories: Sequence
     import torch
     from torch import nn
 
-    from vsil.detectors import _tuned
-    from vsil.detectors import shared_encoder
+    from vsil.detectors import _tuned, shared_encoder
 
     torch.manual_seed(seed)
     random.seed(seed)
