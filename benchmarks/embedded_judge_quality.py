@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from vsil.dataset import read_rows
 from vsil.detectors import Encoder, JudgeInput, Verdict
 from vsil.detectors.judges.embedded import EmbeddedJudge
 
@@ -66,24 +67,8 @@ def vlsbench(judge: EmbeddedJudge) -> dict[str, Any]:
     }
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The JSON object on each non-blank line; a bad line raises naming the file and line."""
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise SystemExit(f"{path}:{n}: invalid JSON: {e.msg} (column {e.colno})") from e
-        if not isinstance(obj, dict):
-            raise SystemExit(f"{path}:{n}: expected a JSON object")
-        rows.append(obj)
-    return rows
-
-
 def leaky_set(judge: EmbeddedJudge) -> dict[str, Any]:
-    rows = read_jsonl(LEAKY)
+    rows = read_rows(LEAKY)
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         groups[r.get("group") or ("leaky" if r["leaky"] else "neutral")].append(r)
@@ -98,7 +83,7 @@ def leaky_set(judge: EmbeddedJudge) -> dict[str, Any]:
 def read_voices(folder: Path) -> list[dict[str, Any]]:
     """Rows of every ``voice_*.jsonl`` in ``folder``, each tagged with its voice."""
     rows = [{**r, "voice": f.stem.removeprefix("voice_")}
-            for f in sorted(folder.glob("voice_*.jsonl")) for r in read_jsonl(f)]
+            for f in sorted(folder.glob("voice_*.jsonl")) for r in read_rows(f)]
     if not rows:
         raise FileNotFoundError(f"no voice_*.jsonl rows in {folder}")
     return rows

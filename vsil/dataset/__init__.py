@@ -2,6 +2,7 @@
 
 from vsil.dataset._dataset import Dataset, build_dataset
 from vsil.dataset._errors import DataError, RowError
+from vsil.dataset._files import read_rows
 from vsil.dataset._images import ImageError, ImageRef
 from vsil.dataset._load import load
 from vsil.dataset._registry import LoaderInfo, get_loader, list_loaders, register_loader
@@ -19,5 +20,6 @@ __all__ = [
     "get_loader",
     "list_loaders",
     "load",
+    "read_rows",
     "register_loader",
 ]

@@ -91,7 +91,8 @@ def read_rows_and_errors(path: Path) -> tuple[list[dict[str, Any]], dict[int, st
                 errors[len(rows)] = f"{path.name}:{n}: invalid JSON: {e}"
                 obj = {}
             if not isinstance(obj, dict):
-                errors[len(rows)] = f"{path.name}:{n}: expected a JSON object per line"
+                errors[len(rows)] = (f"{path.name}:{n}: expected a JSON object, "
+                                      f"got {type(obj).__name__}")
                 obj = {}
             rows.append(obj)
         return rows, errors
