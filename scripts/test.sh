@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 # The test venv holds torch's CUDA build (about 7.5 GB installed); pip's own error on a full
 # disk comes late and names no size, so say it up front.
 if [ ! -x .venv-test/bin/python ]; then
-  free_kb=$(df -Pk . | awk 'NR==2 {print $4}')
+  free_kb=$(df -Pk . 2>/dev/null | awk 'NR==2 {print $4}' || true)
   if [ -n "$free_kb" ] && [ "$free_kb" -lt 9000000 ]; then
     echo "warning: $((free_kb / 1024 / 1024)) GB free here; .venv-test needs about 9 GB (torch 2.14.1 + torchvision 0.29.1 and the extras)" >&2
   fi
