@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from training.embedded_judge.corpus import CATEGORIES
 
-START = 4          # stock layers 0..3 are shared; layers 4 and 5 are fine-tuned
+START = 3          # stock layers 0..2 are shared; layers 3, 4 and 5 are fine-tuned
 EPOCHS = 4
 BATCH = 32
 LR_LAYERS = 3e-5
