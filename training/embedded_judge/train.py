@@ -38,8 +38,12 @@ IMAGE_LABELS = HERE / "image_labels.jsonl"
 
 #: chosen by measurement: frozen-encoder heads (``select``, model_selection.json) against the
 #: fine-tuned top layers (finetune.py); see docs/detectors.md
+_N_TUNED = 6 - finetune.START    # all-MiniLM-L6-v2 has six layers
+_N_WORD = {1: "layer", 2: "two layers", 3: "three layers", 4: "four layers"}.get(
+    _N_TUNED, f"{_N_TUNED} layers")
 CONFIG: dict[str, Any] = {
-    "text": {"kind": "fine-tuned MiniLM layers 4-5 + logistic output",
+    "text": {"kind": f"fine-tuned MiniLM layers {finetune.START}-5 "
+                     "+ logistic output",
              "start": finetune.START, "epochs": finetune.EPOCHS, "features": "tuned(text)"},
     "pair": {"kind": "mlp", "c": 10.0, "hidden": 256, "members": MLP_MEMBERS,
              "epochs": MLP_EPOCHS,
@@ -48,7 +52,7 @@ CONFIG: dict[str, Any] = {
               "rows": "image descriptions labelled harmful on their own or not"},
     "category_c": 10.0,
 }
-METHOD = ("all-MiniLM-L6-v2 with its top two layers fine-tuned for J(T); J(T) is a "
+METHOD = (f"all-MiniLM-L6-v2 with its top {_N_WORD} fine-tuned for J(T); J(T) is a "
           "logistic output on the tuned sentence embedding t(text), trained with the "
           "layers; J(T,I): an MLP on [t(text), "
           "e(image_text), e(text)*e(image_text)] with e the stock embedding; 6-class "
