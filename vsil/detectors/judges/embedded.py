@@ -6,8 +6,8 @@ is ``training/embedded_judge``):
 * every text is encoded once by the shared all-MiniLM-L6-v2 encoder (unit-norm, 384 dims;
   memoised per process, so the embedding overlap scorer reuses it): ``e(x)``;
 * a query also goes, from the same forward pass, through the judge's own copy of the encoder's
-  top two layers, fine-tuned to tell a text that states a harm from one that does not
-  (`vsil.detectors._tuned`): ``t(text)``. Only queries take this extra step (two of six
+  top three layers, fine-tuned to tell a text that states a harm from one that does not
+  (`vsil.detectors._tuned`): ``t(text)``. Only queries take this extra step (three of six
   layers, on the short texts), never the image texts;
 * J(T): ``p_unsafe`` is a logistic output on ``t(text)``, trained with the layers;
 * J(T, I): a small MLP on ``[t(text), e(image_text), e(text) * e(image_text)]``: the image is
