@@ -20,6 +20,7 @@ import numpy.typing as npt
 from training.embedded_judge.corpus import CATEGORIES
 
 START = 3          # stock layers 0..2 are shared; layers 3, 4 and 5 are fine-tuned
+TUNED = 6 - START  # all-MiniLM-L6-v2 has six layers
 EPOCHS = 4
 BATCH = 32
 LR_LAYERS = 3e-5
@@ -105,7 +106,7 @@ def fine_tune(texts: Sequence[str], unsafe: Sequence[bool], categories: Sequence
 
     torch.manual_seed(seed)
     random.seed(seed)
-    top = _tuned.build_module(6 - START, dropout=DROPOUT)
+    top = _tuned.build_module(TUNED, dropout=DROPOUT)
     stock = shared_encoder()._load()[0].auto_model.encoder.layer[START:]
     _tuned.from_hf_layers(top, stock)
     head = nn.Linear(384, 1)

@@ -38,9 +38,6 @@ IMAGE_LABELS = HERE / "image_labels.jsonl"
 
 #: chosen by measurement: frozen-encoder heads (``select``, model_selection.json) against the
 #: fine-tuned top layers (finetune.py); see docs/detectors.md
-_N_TUNED = 6 - finetune.START    # all-MiniLM-L6-v2 has six layers
-_N_WORD = {1: "layer", 2: "two layers", 3: "three layers", 4: "four layers"}.get(
-    _N_TUNED, f"{_N_TUNED} layers")
 CONFIG: dict[str, Any] = {
     "text": {"kind": f"fine-tuned MiniLM layers {finetune.START}-5 "
                      "+ logistic output",
@@ -52,7 +49,7 @@ CONFIG: dict[str, Any] = {
               "rows": "image descriptions labelled harmful on their own or not"},
     "category_c": 10.0,
 }
-METHOD = (f"all-MiniLM-L6-v2 with its top {_N_WORD} fine-tuned for J(T); J(T) is a "
+METHOD = (f"all-MiniLM-L6-v2 with its top {finetune.TUNED} layers fine-tuned for J(T); J(T) is a "
           "logistic output on the tuned sentence embedding t(text), trained with the "
           "layers; J(T,I): an MLP on [t(text), "
           "e(image_text), e(text)*e(image_text)] with e the stock embedding; 6-class "
