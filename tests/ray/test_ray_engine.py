@@ -218,7 +218,9 @@ def test_actors_load_models_before_their_first_batch(tmp_path: Path) -> None:
                     options=RayOptions(batch_size=4, concurrency={"audit": 2},
                                        parquet_dir=tmp_path / "rows"))
     assert all("warm=True" in v.evidence for v in out.pair + out.text)
-    assert len(set(pd.read_parquet(tmp_path / "rows")["_worker"])) == 2
+    # two actors were asked for; which of them gets the batches is Ray's choice (on a busy
+    # machine the first one ready may take all five)
+    assert 1 <= len(set(pd.read_parquet(tmp_path / "rows")["_worker"])) <= 2
     # each batch was written by its actor as one Parquet file
     assert len(list((tmp_path / "rows").glob("part-*.parquet"))) == 6  # 20 rows, batches of 4
     # a model that fails to load in warmup does not sink the run: its inputs are judged

@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,33 @@ def content_key(*parts: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+#: how long opening a cache keeps retrying while other processes hold the file
+OPEN_TIMEOUT_S = 60.0
+
+
+def _retry_locked(step: Callable[[], None], path: Path) -> None:
+    """Run ``step``, retrying while SQLite reports the file locked or busy.
+
+    Several processes opening one new file at once (Ray actors sharing a cache) race to switch
+    it to WAL. SQLite answers some of them "database is locked" at once, without waiting for
+    the busy timeout, because waiting could deadlock; the way out is to roll back and retry.
+    """
+    deadline = time.monotonic() + OPEN_TIMEOUT_S
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.DatabaseError as e:
+            msg = str(e).lower()
+            contended = isinstance(e, sqlite3.OperationalError) and ("locked" in msg
+                                                                     or "busy" in msg)
+            if contended and time.monotonic() < deadline:
+                time.sleep(random.uniform(0.02, 0.2))
+                continue
+            hint = f" (held by another process over {OPEN_TIMEOUT_S:.0f} s)" if contended else ""
+            raise type(e)(f"could not open the cache {path}: {e}{hint}") from e
+
+
 class Cache:
     """SQLite-backed key-value store, safe to share between threads of one process.
 
@@ -57,12 +85,17 @@ class Cache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        _retry_locked(self._setup, self.path)
+        self.hits = 0
+        self.misses = 0
+
+    def _setup(self) -> None:
+        self._db.rollback()  # a retry starts clean
+        if self._db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
         self._db.commit()
-        self.hits = 0
-        self.misses = 0
 
     def get_many(self, ns: str, keys: Iterable[str]) -> dict[str, Any]:
         """The cached values among ``keys`` (missing keys are absent from the result)."""
