@@ -84,8 +84,13 @@ class Cache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=60)
-        _retry_locked(self._setup, self.path)
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False,
+                                   timeout=OPEN_TIMEOUT_S)
+        try:
+            _retry_locked(self._setup, self.path)
+        except sqlite3.DatabaseError:
+            self._db.close()
+            raise
         self.hits = 0
         self.misses = 0
 
