@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -341,8 +342,6 @@ def _held_out(name: str) -> tuple[dict[str, list[dict[str, Any]]], dict[str, lis
     """A held-out set's rows per voice file and its blind verdicts, after checking that no row
     repeats a training row or a row of another held-out set, that the corpus
     builder cannot read its folder, and that no verdict contradicts a label."""
-    from pathlib import Path
-
     from training.embedded_judge import corpus, sources
     from training.embedded_judge.templates import templated_rows
 
@@ -359,7 +358,7 @@ def _held_out(name: str) -> tuple[dict[str, list[dict[str, Any]]], dict[str, lis
     others = [r for f in sorted(data.glob("*/voice_*.jsonl")) if f.parent != folder
               for r in corpus.read(f)]
     train = {sources.norm(r["text"])
-             for r in [*corpus.written_rows(), *templated_rows(), *others]}
+             for r in [*corpus.written_rows(staged=True), *templated_rows(), *others]}
     held = [sources.norm(r["text"]) for r in rows]
     assert len(set(held)) == len(held)
     assert not train & set(held)
@@ -420,6 +419,30 @@ def test_validation_resumes_from_the_folds_an_interrupted_run_finished(tmp_path:
     assert np.allclose(t1, t3, atol=1e-3) and np.allclose(q1, q3, atol=1e-3)
     other = train.FoldStore(tmp_path, req[1:], pairs, train.CONFIG)
     assert other.dir != store.dir
+    other.save("voice_sms", t1[:1], q1[:1])
+    assert store.prune_others() == [other.dir]  # an older corpus's folds go, ours stay
+    assert not other.dir.exists() and len(list(store.dir.glob("*.npz"))) == 3
+    assert train.FOLD_DIR.parent == Path(train.__file__).parent  # committed with the code
+
+
+def test_staged_voices_join_under_the_source_name_they_will_have() -> None:
+    """``--with-staged`` adds each staged voice as ``voice_<name>`` in the order it will have
+    once moved to written/ (so saved folds stay valid), repeats no corpus text, and every
+    staged row was read blind twice with no verdict against its label."""
+    from training.embedded_judge import corpus, sources
+
+    base, both = corpus.voice_files(), corpus.voice_files(staged=True)
+    staged = [(s, p) for s, p in both if p.is_relative_to(corpus.STAGED)]
+    assert staged and [s for s, _ in both] == sorted(s for s, _ in both)
+    assert [x for x in both if x not in staged] == base
+    assert all(s == "voice_" + p.stem.removeprefix("new_") for s, p in staged)
+    rows = [r for s, p in staged for r in corpus.voice_rows(p, s)]
+    written = {sources.norm(r["text"]) for r in corpus.written_rows()}
+    assert not written & {sources.norm(r["text"]) for r in rows}
+    reads = json.loads((corpus.STAGED / "double_read.json").read_text(encoding="utf-8"))
+    for r in rows:
+        verdicts = reads["verdicts"][corpus.audit_key(r["text"])]
+        assert len(verdicts) == 2 and ("H" if r["label"] == "safe" else "S") not in verdicts, r
 
 
 def test_corpus_read_names_the_file_and_line_of_a_bad_row(tmp_path: Any) -> None:

@@ -6,8 +6,10 @@
 * ``check``: rebuild and compare decisions with the shipped classifier (writes nothing).
 
 Wheels are downloaded once into ``$VSIL_TRAINING_CACHE`` (default ``~/.cache/vsil/training``).
-Each finished leave-one-source-out fold is kept under ``$VSIL_TRAINING_CACHE/folds/``, so an
-interrupted ``train`` resumes at the next fold (``--fresh-folds`` recomputes them all).
+Each finished leave-one-source-out fold is kept under ``training/embedded_judge/folds/<key>/``
+(in the repository: commit it, and a ``train`` that a session could not finish resumes at the
+next fold in the next session, on any machine; ``--fresh-folds`` recomputes them all).
+When ``train`` writes the classifier it removes the other keys' folders there (stale folds).
 """
 
 from __future__ import annotations
@@ -46,17 +48,22 @@ def main(argv: list[str] | None = None) -> int:
                         "thresholds)")
     ck.add_argument("--full", action="store_true",
                     help="also redo the validation and the thresholds (tens of minutes)")
+    for p in (c, tr):
+        p.add_argument("--with-staged", action="store_true",
+                       help="add the staged voices (training/embedded_judge/staged/) to the "
+                            "corpus: the retraining that decides whether they join")
     args = ap.parse_args(argv)
+    staged = bool(getattr(args, "with_staged", False))
     say = lambda *a: print(*a, file=sys.stderr)  # noqa: E731
 
     if args.cmd == "corpus":
-        rows, stats = corpus_mod.build()
+        rows, stats = corpus_mod.build(staged=staged)
         corpus_mod.write(rows, args.out)
         (HERE / "corpus_stats.json").write_text(json.dumps(stats, indent=1) + "\n")
         say(json.dumps(stats, indent=1))
         say(f"wrote {len(rows)} rows to {args.out}")
         return 0
-    rows, stats, pairs, emb = train.prepare()
+    rows, stats, pairs, emb = train.prepare(staged=staged)
     if args.cmd == "select":
         req = [r for r in rows if r["kind"] == "request"]
         result: dict[str, Any] = {"text": [], "pair": []}
@@ -80,8 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     loso = args.cmd == "train" or bool(getattr(args, "full", False))
     # only `train` resumes from saved folds: `check` is a rebuild, so it recomputes everything
-    folds = (sources.cache_dir() / "folds"
-             if args.cmd == "train" and not args.fresh_folds else None)
+    folds = train.FOLD_DIR if args.cmd == "train" and not args.fresh_folds else None
     model = train.fit_all(rows, pairs, emb, loso=loso, fold_dir=folds, say=say)
     if loso:
         say("text", validate.summary(model["text_validation"]))
@@ -93,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         ok = all(h["decision_agreement"] >= train.MIN_DECISION_AGREEMENT for h in cmp.values())
         return 0 if ok else 1
     npz, js = train.write(model, rows, stats, pairs)
+    if (store := model.get("fold_store")) is not None:
+        for d in store.prune_others():
+            say(f"removed stale folds {d}")
     # every row's out-of-source score, for error analysis (not shipped: it quotes the corpus)
     oos = sources.cache_dir() / "oos_predictions.json"
     oos.write_text(json.dumps(model["oos"], ensure_ascii=False) + "\n", encoding="utf-8")

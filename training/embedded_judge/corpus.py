@@ -38,6 +38,7 @@ from vsil.dataset import read_rows
 
 HERE = Path(__file__).resolve().parent
 WRITTEN = HERE / "written"
+STAGED = HERE / "staged"
 LABEL_AUDIT = HERE / "label_audit.json"
 CATEGORIES = ("Violent", "Illegal Activity", "Self-Harm", "Erotic", "Hate", "Privacy")
 GROUPS = ("image_leakfree", "image_leaky", "explicit", "hard_negative", "benign_request",
@@ -47,27 +48,47 @@ NEAR_DUPLICATE = 0.90
 Row = dict[str, Any]
 
 
-def written_rows() -> list[Row]:
-    """The hand-written voices, checked field by field."""
+def voice_files(*, staged: bool = False) -> list[tuple[str, Path]]:
+    """(source, file) of every written voice, in source order: ``written/voice_*.jsonl``,
+    and with ``staged`` also ``staged/<name>/new_<name>.jsonl`` as source ``voice_<name>``
+    (rows written but not yet in the corpus; the same source name and order they will have
+    once moved to ``written/``, so a retraining's saved folds stay valid across the move)."""
+    files = {p.stem: p for p in WRITTEN.glob("voice_*.jsonl")}
+    if staged:
+        for p in STAGED.glob("*/new_*.jsonl"):
+            name = "voice_" + p.stem.removeprefix("new_")
+            if name in files:
+                raise ValueError(f"{p}: voice {name!r} is both written and staged")
+            files[name] = p
+    return sorted(files.items())
+
+
+def voice_rows(path: Path, source: str) -> list[Row]:
+    """One written voice's rows, checked field by field."""
     rows: list[Row] = []
-    for path in sorted(WRITTEN.glob("voice_*.jsonl")):
-        for n, r in enumerate(read(path), 1):
-            where = f"{path.name} row {n}"
-            if r.get("group") not in GROUPS:
-                raise ValueError(f"{where}: unknown group {r.get('group')!r}")
-            label = r.get("label")
-            if label != "safe" and label not in CATEGORIES:
-                raise ValueError(f"{where}: unknown label {label!r}")
-            rows.append({
-                "text": str(r["text"]).strip(), "label": label, "kind": r.get("kind", "request"),
-                "group": r["group"],
-                "category": label if label != "safe" else (
-                    r.get("category") if r.get("category") in CATEGORIES else ""),
-                "frame": f"{path.stem}:{r['frame']}" if r.get("frame") else "",
-                "harmful_image": r.get("harmful_image") or "",
-                "benign_image": r.get("benign_image") or "", "source": path.stem,
-            })
+    for n, r in enumerate(read(path), 1):
+        where = f"{path.name} row {n}"
+        if r.get("group") not in GROUPS:
+            raise ValueError(f"{where}: unknown group {r.get('group')!r}")
+        label = r.get("label")
+        if label not in ("safe", "unsafe") and label not in CATEGORIES:
+            raise ValueError(f"{where}: unknown label {label!r}")
+        rows.append({
+            "text": str(r["text"]).strip(), "label": label, "kind": r.get("kind", "request"),
+            "group": r["group"],
+            "category": label if label in CATEGORIES else (
+                r.get("category") if r.get("category") in CATEGORIES and label == "safe"
+                else ""),
+            "frame": f"{source}:{r['frame']}" if r.get("frame") else "",
+            "harmful_image": r.get("harmful_image") or "",
+            "benign_image": r.get("benign_image") or "", "source": source,
+        })
     return rows
+
+
+def written_rows(*, staged: bool = False) -> list[Row]:
+    """The hand-written voices (with ``staged``, the staged ones too)."""
+    return [r for source, path in voice_files(staged=staged) for r in voice_rows(path, source)]
 
 
 def finish(r: Row) -> Row:
@@ -104,14 +125,15 @@ def vlsbench_texts() -> list[str]:
             if t]
 
 
-def build(encode: Any = None) -> tuple[list[Row], dict[str, Any]]:
-    """(corpus rows, statistics). ``encode(texts) -> unit-norm array``: default MiniLM."""
+def build(encode: Any = None, *, staged: bool = False) -> tuple[list[Row], dict[str, Any]]:
+    """(corpus rows, statistics). ``encode(texts) -> unit-norm array``: default MiniLM.
+    ``staged``: with the staged voices (a retraining that tests them)."""
     if encode is None:
         from vsil.detectors import shared_encoder
 
         encode = shared_encoder().encode
     pkg, pkg_counts = sources.package_rows()
-    candidates = [*written_rows(), *templated_rows(), *pkg]
+    candidates = [*written_rows(staged=staged), *templated_rows(), *pkg]
     stats: dict[str, Any] = {"read": dict(Counter(r["source"] for r in candidates)),
                              "packages": pkg_counts}
     seen: set[str] = set()

@@ -35,6 +35,11 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 OUT = REPO / "vsil" / "data" / "embedded"
 IMAGE_LABELS = HERE / "image_labels.jsonl"
+#: where `train` keeps each finished validation fold (`FoldStore`). It is in the repository,
+#: not a cache: a leave-one-source-out run takes longer than one working session, so the
+#: folds a session finished are committed and the next session, on another machine, resumes
+#: from them.
+FOLD_DIR = HERE / "folds"
 
 #: chosen by measurement: frozen-encoder heads (``select``, model_selection.json) against the
 #: fine-tuned top layers (finetune.py); see docs/detectors.md
@@ -68,12 +73,13 @@ def _corpus_sha(rows: list[dict[str, Any]]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def prepare(rows: list[dict[str, Any]] | None = None
+def prepare(rows: list[dict[str, Any]] | None = None, *, staged: bool = False
             ) -> tuple[list[dict[str, Any]], dict[str, Any], list[Pair], dict[str, Any]]:
-    """(corpus rows, corpus stats, pairs, stock embeddings of every text)."""
+    """(corpus rows, corpus stats, pairs, stock embeddings of every text); ``staged``: the
+    corpus with the staged voices."""
     stats: dict[str, Any] = {}
     if rows is None:
-        rows, stats = corpus_mod.build()
+        rows, stats = corpus_mod.build(staged=staged)
     pairs = build_pairs(rows)
     texts = [r["text"] for r in rows] + [p.image_text for p in pairs]
     return rows, stats, pairs, validate.embed(texts)
@@ -138,6 +144,16 @@ class FoldStore:
         if name != source or text.shape != (n_text,) or pair.shape != (n_pair,):
             return None
         return text, pair
+
+    def prune_others(self) -> list[Path]:
+        """Remove the folders of other keys beside this one (folds of an older corpus or
+        recipe, which no run can read back); the removed folders."""
+        import shutil
+
+        gone = [d for d in self.dir.parent.iterdir() if d.is_dir() and d != self.dir]
+        for d in gone:
+            shutil.rmtree(d)
+        return gone
 
     def save(self, source: str, text: Any, pair: Any) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -236,6 +252,7 @@ def fit_all(rows: list[dict[str, Any]], pairs: list[Pair], emb: dict[str, Any],
         store = FoldStore(fold_dir, req, pairs, config) if fold_dir else None
         p_text, p_pair = loso_predictions(req, pairs, emb, hidden, config, store=store,
                                           say=say)
+        out["fold_store"] = store
         out["text_validation"] = validate.text_report(req, p_text)
         oos_text = {r["text"]: float(p) for r, p in zip(req, p_text, strict=True)}
         out["pair_validation"] = validate.pair_report(pairs, p_pair, oos_text)

