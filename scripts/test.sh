@@ -47,4 +47,4 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VSIL_PROGRESS=0
 export VSIL_CACHE_DIR="${VSIL_CACHE_DIR:-$(mktemp -d)}"
 ruff check vsil tests benchmarks notebooks training
 mypy vsil
-python -m pytest -q "$@"
+python -m pytest -q --durations=15 "$@"
