@@ -445,6 +445,24 @@ def test_staged_voices_join_under_the_source_name_they_will_have() -> None:
         assert len(verdicts) == 2 and ("H" if r["label"] == "safe" else "S") not in verdicts, r
 
 
+def test_named_staged_voices_join_alone(tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+                                        ) -> None:
+    """``voice_files(staged={...})`` adds only the named staged voices (a pilot joins some
+    and tests the others) and names a staged voice that does not exist."""
+    from training.embedded_judge import corpus
+
+    for name in ("aaa", "mmm"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"new_{name}.jsonl").write_text("", encoding="utf-8")
+    monkeypatch.setattr(corpus, "STAGED", tmp_path)
+    base = corpus.voice_files()
+    some = corpus.voice_files(staged={"voice_mmm"})
+    assert [s for s, _ in some if s not in dict(base)] == ["voice_mmm"]
+    assert corpus.voice_files(staged=[]) == base
+    with pytest.raises(ValueError, match=r"no staged voice \['voice_zzz'\]"):
+        corpus.voice_files(staged={"voice_zzz"})
+
+
 def test_corpus_read_names_the_file_and_line_of_a_bad_row(tmp_path: Any) -> None:
     from training.embedded_judge import corpus
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -48,18 +49,23 @@ NEAR_DUPLICATE = 0.90
 Row = dict[str, Any]
 
 
-def voice_files(*, staged: bool = False) -> list[tuple[str, Path]]:
+def voice_files(*, staged: bool | Collection[str] = False) -> list[tuple[str, Path]]:
     """(source, file) of every written voice, in source order: ``written/voice_*.jsonl``,
     and with ``staged`` also ``staged/<name>/new_<name>.jsonl`` as source ``voice_<name>``
     (rows written but not yet in the corpus; the same source name and order they will have
-    once moved to ``written/``, so a retraining's saved folds stay valid across the move)."""
+    once moved to ``written/``, so a retraining's saved folds stay valid across the move).
+    ``staged`` may name the staged sources to add (``{"voice_<name>", ...}``)."""
     files = {p.stem: p for p in WRITTEN.glob("voice_*.jsonl")}
     if staged:
-        for p in STAGED.glob("*/new_*.jsonl"):
-            name = "voice_" + p.stem.removeprefix("new_")
+        found = {"voice_" + p.stem.removeprefix("new_"): p
+                 for p in STAGED.glob("*/new_*.jsonl")}
+        if not isinstance(staged, bool) and (missing := set(staged) - set(found)):
+            raise ValueError(f"no staged voice {sorted(missing)} in {STAGED}")
+        for name, p in found.items():
             if name in files:
                 raise ValueError(f"{p}: voice {name!r} is both written and staged")
-            files[name] = p
+            if isinstance(staged, bool) or name in staged:
+                files[name] = p
     return sorted(files.items())
 
 
@@ -86,7 +92,7 @@ def voice_rows(path: Path, source: str) -> list[Row]:
     return rows
 
 
-def written_rows(*, staged: bool = False) -> list[Row]:
+def written_rows(*, staged: bool | Collection[str] = False) -> list[Row]:
     """The hand-written voices (with ``staged``, the staged ones too)."""
     return [r for source, path in voice_files(staged=staged) for r in voice_rows(path, source)]
 
@@ -125,9 +131,11 @@ def vlsbench_texts() -> list[str]:
             if t]
 
 
-def build(encode: Any = None, *, staged: bool = False) -> tuple[list[Row], dict[str, Any]]:
+def build(encode: Any = None, *, staged: bool | Collection[str] = False
+          ) -> tuple[list[Row], dict[str, Any]]:
     """(corpus rows, statistics). ``encode(texts) -> unit-norm array``: default MiniLM.
-    ``staged``: with the staged voices (a retraining that tests them)."""
+    ``staged``: with the staged voices, all or the named ones (a retraining that tests
+    them)."""
     if encode is None:
         from vsil.detectors import shared_encoder
 

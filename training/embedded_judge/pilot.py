@@ -8,10 +8,13 @@ scored); the threshold is the one that holds out-of-source FPR at 5 % on the hel
 image-referring leak-free queries and on the held-out hard negatives, each; the figures are
 TPR on the held-out explicit requests and the mean per-source AUROC.
 
-The staged rows are ``staged/<name>/new_<name>.jsonl`` (`corpus.voice_files`). They go
-through the corpus's filters first: a row repeating a corpus row (normalised text) or ≥ 0.90
-similar to a VLSBench text is dropped, and so is one ≥ 0.90 similar to any package row (a
-near-copy of a held-out source would inflate the figure it is meant to measure).
+The staged rows are ``staged/<name>/new_<name>.jsonl`` (`corpus.voice_files`). The voices
+under test (``--tested``, default all staged voices) are the variant's extra rows; any other
+staged voice joins the corpus as a source of its own, so a fold may hold it out (``--folds
+twins``). The tested rows go through the corpus's filters first: a row repeating a corpus row
+(normalised text) or ≥ 0.90 similar to a VLSBench text is dropped, and so is one ≥ 0.90
+similar to any package row (a near-copy of a held-out source would inflate the figure it is
+meant to measure).
 """
 
 from __future__ import annotations
@@ -29,13 +32,25 @@ from training.embedded_judge import finetune, sources, validate
 #: the folds of the earlier two-fold tests
 FOLDS = (("harmactions", "uncensorbench", "voice_professional"),
          ("strongreject", "advbench", "voice_story"))
+#: the benign-twin test's folds (staged/README.md): also held out, the blunt-task voices
+#: whose own hard negatives set the threshold of the stop-34 retraining
+TWIN_FOLDS = (("harmactions", "uncensorbench", "voice_professional", "voice_taskcard",
+               "voice_comms"),
+              ("strongreject", "advbench", "voice_story", "voice_devops", "voice_esl"))
+FOLD_SETS = {"blunt": FOLDS, "twins": TWIN_FOLDS}
 
 
-def staged_rows() -> list[dict[str, Any]]:
-    """The staged voices' rows (``staged/<name>/new_<name>.jsonl``), in the corpus's form."""
+def staged_sources() -> list[str]:
+    """The staged voices' source names (``voice_<name>``), in source order."""
+    return [s for s, p in corpus_mod.voice_files(staged=True)
+            if p.is_relative_to(corpus_mod.STAGED)]
+
+
+def staged_rows(tested: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The rows of the staged voices under test (default all), in the corpus's form."""
     return [corpus_mod.finish(r)
             for source, path in corpus_mod.voice_files(staged=True)
-            if path.is_relative_to(corpus_mod.STAGED)
+            if path.is_relative_to(corpus_mod.STAGED) and (tested is None or source in tested)
             for r in corpus_mod.voice_rows(path, source)]
 
 
@@ -91,15 +106,25 @@ def run(req: list[dict[str, Any]], extra: list[dict[str, Any]], hidden: dict[str
                            for s, v in rep["per_source"].items()}}
 
 
-def main(seeds: Sequence[int], variants: Sequence[str], out: Path, say: Any = print
+def main(seeds: Sequence[int], variants: Sequence[str], out: Path, say: Any = print, *,
+         tested: Sequence[str] | None = None, folds: Sequence[Sequence[str]] = FOLDS
          ) -> dict[str, Any]:
-    rows, _ = corpus_mod.build()
+    """Run each (variant, seed) not yet in ``out``; ``tested``: the staged voices under test
+    (default all; the others join the corpus); ``folds``: the held-out source sets."""
+    every = staged_sources()
+    tested = every if tested is None else list(tested)
+    if unknown := sorted(set(tested) - set(every)):
+        raise ValueError(f"not a staged voice: {unknown} (staged: {every})")
+    joined = [s for s in every if s not in tested]
+    rows, _ = corpus_mod.build(staged=joined)
     req = [r for r in rows if r["kind"] == "request"]
-    staged, drops = filter_staged(staged_rows(), req)
-    say(f"staged rows kept: {len(staged)}; dropped: {drops}")
+    if missing := sorted({s for f in folds for s in f} - {r["source"] for r in req}):
+        raise ValueError(f"held-out sources not in the corpus: {missing}")
+    staged, drops = filter_staged(staged_rows(tested), req)
+    say(f"staged rows kept: {len(staged)}; dropped: {drops}; joined the corpus: {joined}")
     hidden = finetune.hidden_states([r["text"] for r in req + staged])
-    result: dict[str, Any] = {"folds": FOLDS, "staged_rows": len(staged), "drops": drops,
-                              "runs": []}
+    result: dict[str, Any] = {"folds": folds, "tested": tested, "joined": joined,
+                              "staged_rows": len(staged), "drops": drops, "runs": []}
     if out.is_file():
         result["runs"] = json.loads(out.read_text())["runs"]
     done = {(r["variant"], r["seed"]) for r in result["runs"]}
@@ -107,7 +132,7 @@ def main(seeds: Sequence[int], variants: Sequence[str], out: Path, say: Any = pr
         for variant in variants:
             if (variant, seed) in done:
                 continue
-            fig = run(req, staged if variant == "staged" else [], hidden, seed)
+            fig = run(req, staged if variant == "staged" else [], hidden, seed, folds)
             result["runs"].append({"variant": variant, **fig})
             say(json.dumps({k: v for k, v in result["runs"][-1].items() if k != "per_source"}))
             out.write_text(json.dumps(result, indent=1) + "\n")
@@ -123,5 +148,9 @@ if __name__ == "__main__":
                     choices=["base", "staged"])
     ap.add_argument("--out", type=Path, default=sources.cache_dir() / "pilot.json",
                     help="results (runs already in it are not redone)")
+    ap.add_argument("--tested", nargs="+", metavar="VOICE",
+                    help="staged voices under test, as voice_<name> (default: all staged "
+                         "voices); the other staged voices join the corpus")
+    ap.add_argument("--folds", choices=sorted(FOLD_SETS), default="blunt")
     a = ap.parse_args()
-    main(a.seeds, a.variants, a.out)
+    main(a.seeds, a.variants, a.out, tested=a.tested, folds=FOLD_SETS[a.folds])
