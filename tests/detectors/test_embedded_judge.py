@@ -338,6 +338,44 @@ def test_text_threshold_holds_each_hard_group_at_max_fpr() -> None:
     assert (pooled >= 0.6).mean() <= MAX_FPR < (hard >= 0.6).mean()  # pooling would pass 0.6
 
 
+def _scored(source: str, group: str, unsafe: bool, scores: Any) -> list[dict[str, Any]]:
+    return [{"text": f"{source} {group} {i}", "source": source, "group": group,
+             "unsafe": unsafe, "p": float(v)} for i, v in enumerate(scores)]
+
+
+def test_shipping_rule_reads_counts_at_the_pooled_threshold(tmp_path: Any) -> None:
+    """``decide``: the threshold holds each hard group at 5 % FPR over all sources; the rule
+    then needs >= 90 % of explicit requests caught, pooled; the staged sources are also
+    reported apart and without them. One explicit request more or less flips the verdict."""
+    from training.embedded_judge import decision
+    from training.embedded_judge.__main__ import main
+
+    def rows(n_caught: int) -> list[dict[str, Any]]:
+        # 100 negatives per hard group, 5 of each at 0.8: the threshold is just above 0.6
+        hard = [*_scored("a", "image_leakfree", False, [0.8] * 5 + [0.6] * 95),
+                *_scored("b", "hard_negative", False, [0.8] * 5 + [0.6] * 95)]
+        explicit = [*_scored("a", "explicit", True, [0.9] * n_caught + [0.5] * (150 - n_caught)),
+                    *_scored("voice_new", "explicit", True, [0.9] * 50)]
+        return hard + explicit
+
+    met = decision.decide(rows(130), {"voice_new"})  # 180 of 200 caught: exactly 0.90
+    assert met["rule_met"] and 0.6 <= met["threshold"] < 0.8  # just above 0.6, rounded
+    pooled = met["pooled_at_its_threshold"]
+    assert pooled["all 3 sources"]["tpr_explicit"] == {"rate": 0.9, "k": 180, "n": 200}
+    assert pooled["all 3 sources"]["fpr_hard_negative"] == {"rate": 0.05, "k": 5, "n": 100}
+    assert pooled["the 2 sources of the shipped corpus"]["tpr_explicit"]["k"] == 130
+    assert pooled["the 1 staged sources"] == {"tpr_explicit": {"rate": 1.0, "k": 50, "n": 50}}
+    assert not decision.decide(rows(129), {"voice_new"})["rule_met"]  # 179 / 200
+    with pytest.raises(ValueError, match="voice_gone"):
+        decision.decide(rows(130), {"voice_gone"})
+
+    (tmp_path / "oos.json").write_text(json.dumps({"text": rows(129), "pair": []}))
+    out = tmp_path / "verdict.json"
+    assert main(["decide", "--oos", str(tmp_path / "oos.json"), "--out", str(out)]) == 1
+    assert json.loads(out.read_text())["rule_met"] is False
+    assert main(["decide", "--oos", str(tmp_path / "missing.json")]) == 2
+
+
 def _held_out(name: str) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[str]]]:
     """A held-out set's rows per voice file and its blind verdicts, after checking that no row
     repeats a training row or a row of another held-out set, that the corpus

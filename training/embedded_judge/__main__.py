@@ -1,9 +1,11 @@
-"""``python -m training.embedded_judge {corpus,select,train,check}``.
+"""``python -m training.embedded_judge {corpus,select,train,check,decide}``.
 
 * ``corpus --out corpus.jsonl``: write the exact training corpus (and print its statistics);
 * ``select``: leave-one-source-out comparison of candidate heads -> ``model_selection.json``;
 * ``train``: validate, choose thresholds, fit and write ``vsil/data/embedded/classifier.*``;
-* ``check``: rebuild and compare decisions with the shipped classifier (writes nothing).
+* ``check``: rebuild and compare decisions with the shipped classifier (writes nothing);
+* ``decide``: the shipping rule (`decision.py`) on the out-of-source scores ``train`` wrote;
+  exit status 0 when it is met, 1 when not.
 
 Wheels are downloaded once into ``$VSIL_TRAINING_CACHE`` (default ``~/.cache/vsil/training``).
 Each finished leave-one-source-out fold is kept under ``training/embedded_judge/folds/<key>/``
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from training.embedded_judge import corpus as corpus_mod
-from training.embedded_judge import sources, train, validate
+from training.embedded_judge import decision, sources, train, validate
 
 HERE = Path(__file__).resolve().parent
 
@@ -48,6 +50,15 @@ def main(argv: list[str] | None = None) -> int:
                         "thresholds)")
     ck.add_argument("--full", action="store_true",
                     help="also redo the validation and the thresholds (tens of minutes)")
+    tr.add_argument("--out", type=Path, default=train.OUT,
+                    help="where to write classifier.npz/.json (default: the shipped files "
+                         "in vsil/data/embedded; a retraining that may not ship writes "
+                         "elsewhere)")
+    dc = sub.add_parser("decide", help="the shipping rule on a train run's out-of-source "
+                        "scores (exit status 0: met, 1: not met)")
+    dc.add_argument("--oos", type=Path, default=None,
+                    help="oos_predictions.json (default: the one in the training cache)")
+    dc.add_argument("--out", type=Path, default=None, help="also write the verdict here")
     for p in (c, tr):
         p.add_argument("--with-staged", action="store_true",
                        help="add the staged voices (training/embedded_judge/staged/) to the "
@@ -63,6 +74,21 @@ def main(argv: list[str] | None = None) -> int:
         say(json.dumps(stats, indent=1))
         say(f"wrote {len(rows)} rows to {args.out}")
         return 0
+    if args.cmd == "decide":
+        path = args.oos or sources.cache_dir() / "oos_predictions.json"
+        if not path.is_file():
+            say(f"no out-of-source scores at {path}: run `train` first")
+            return 2
+        oos_text = json.loads(path.read_text(encoding="utf-8"))["text"]
+        present = {r["source"] for r in oos_text}
+        staged_names = {s for s, f in corpus_mod.voice_files(staged=True)
+                        if f.is_relative_to(corpus_mod.STAGED)} & present
+        verdict = decision.decide(oos_text, staged_names)
+        text = json.dumps(verdict, indent=1)
+        print(text)
+        if args.out:
+            args.out.write_text(text + "\n")
+        return 0 if verdict["rule_met"] else 1
     rows, stats, pairs, emb = train.prepare(staged=staged)
     if args.cmd == "select":
         req = [r for r in rows if r["kind"] == "request"]
@@ -98,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(cmp, indent=1))
         ok = all(h["decision_agreement"] >= train.MIN_DECISION_AGREEMENT for h in cmp.values())
         return 0 if ok else 1
-    npz, js = train.write(model, rows, stats, pairs)
+    npz, js = train.write(model, rows, stats, pairs, out=args.out)
     if (store := model.get("fold_store")) is not None:
         for d in store.prune_others():
             say(f"removed stale folds {d}")

@@ -304,6 +304,7 @@ def write(model: dict[str, Any], rows: list[dict[str, Any]], stats: dict[str, An
         cat = model[f"{head}_cat"]
         arrays[f"{head}_cat_w"] = cat.w.astype(np.float32)
         arrays[f"{head}_cat_b"] = cat.b.astype(np.float32)
+    out.mkdir(parents=True, exist_ok=True)
     npz = out / "classifier.npz"
     with npz.open("wb") as fh:
         np.savez_compressed(fh, **arrays)

@@ -99,13 +99,19 @@ def text_oos(rows: Sequence[dict[str, Any]], emb: dict[str, F32], kind: str,
                       np.array([r["source"] for r in rows]), kind, c)
 
 
+def text_threshold(rows: Sequence[dict[str, Any]], p: npt.NDArray[Any]) -> float:
+    """J(T)'s threshold: the lowest whose FPR on each `HARD` group is at most ``MAX_FPR``."""
+    y = np.array([r["unsafe"] for r in rows])
+    group = np.array([r["group"] for r in rows])
+    return max(threshold_at_fpr(p, (group == g) & ~y, MAX_FPR) for g in HARD)
+
+
 def text_report(rows: Sequence[dict[str, Any]], p: npt.NDArray[Any],
                 threshold: float | None = None) -> dict[str, Any]:
     y = np.array([r["unsafe"] for r in rows])
     src = np.array([r["source"] for r in rows])
     group = np.array([r["group"] for r in rows])
-    t = threshold if threshold is not None else max(
-        threshold_at_fpr(p, (group == g) & ~y, MAX_FPR) for g in HARD)
+    t = threshold if threshold is not None else text_threshold(rows, p)
     per: dict[str, Any] = {}
     for s in sorted(set(src)):
         m = src == s
