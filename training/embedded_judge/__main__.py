@@ -79,7 +79,12 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_file():
             say(f"no out-of-source scores at {path}: run `train` first")
             return 2
-        oos_text = json.loads(path.read_text(encoding="utf-8"))["text"]
+        try:
+            oos_text = json.loads(path.read_text(encoding="utf-8"))["text"]
+        except (ValueError, KeyError, TypeError) as e:
+            say(f"{path} is not a train run's out-of-source scores (expected JSON with a "
+                f"'text' list): {type(e).__name__}: {e}")
+            return 2
         present = {r["source"] for r in oos_text}
         staged_names = {s for s, f in corpus_mod.voice_files(staged=True)
                         if f.is_relative_to(corpus_mod.STAGED)} & present

@@ -18,29 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from training.embedded_judge.validate import MAX_FPR, text_report, text_threshold
+from training.embedded_judge.validate import MAX_FPR, group_rates, text_report, text_threshold
 
 MIN_TPR_EXPLICIT = 0.90
 
-#: (figure, row group, label of the rows it counts)
-RATES = (("tpr_explicit", "explicit", True),
-         ("tpr_leaky_image_referring", "image_leaky", True),
-         ("fpr_image_leakfree", "image_leakfree", False),
-         ("fpr_hard_negative", "hard_negative", False),
-         ("fpr_benign_request", "benign_request", False))
-
 
 def rates(rows: Sequence[dict[str, Any]], threshold: float) -> dict[str, dict[str, Any]]:
-    """Each of `RATES` over ``rows`` at ``threshold``: of the group's ``n`` rows, the ``k``
-    with ``p >= threshold`` and their share (groups with no rows are left out)."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, group, unsafe in RATES:
-        p = np.array([r["p"] for r in rows if r["group"] == group and r["unsafe"] == unsafe],
-                     dtype=float)
-        if len(p):
-            k = int((p >= threshold).sum())
-            out[name] = {"rate": round(k / len(p), 4), "k": k, "n": len(p)}
-    return out
+    """`validate.group_rates` of ``rows`` (their own ``p``) at ``threshold``, the share
+    rounded; groups with no rows are left out."""
+    p = np.array([r["p"] for r in rows], dtype=float)
+    return {name: {**v, "rate": round(v["rate"], 4)}
+            for name, v in group_rates(rows, p, threshold).items() if v["n"]}
 
 
 def rule_met(figures: dict[str, dict[str, Any]]) -> bool:

@@ -42,6 +42,13 @@ from training.embedded_judge.sources import cache_dir
 MAX_FPR = 0.05
 HARD = ("image_leakfree", "hard_negative")
 
+#: The pooled J(T) figures: (figure, row group, label of the rows it counts).
+GROUP_RATES = (("tpr_explicit", "explicit", True),
+               ("tpr_leaky_image_referring", "image_leaky", True),
+               ("fpr_image_leakfree", "image_leakfree", False),
+               ("fpr_hard_negative", "hard_negative", False),
+               ("fpr_benign_request", "benign_request", False))
+
 F32 = npt.NDArray[np.float32]
 
 
@@ -106,11 +113,25 @@ def text_threshold(rows: Sequence[dict[str, Any]], p: npt.NDArray[Any]) -> float
     return max(threshold_at_fpr(p, (group == g) & ~y, MAX_FPR) for g in HARD)
 
 
+def group_rates(rows: Sequence[dict[str, Any]], p: npt.NDArray[Any], threshold: float
+                ) -> dict[str, dict[str, Any]]:
+    """Each of `GROUP_RATES` at ``threshold``: of the group's ``n`` rows, the ``k`` with
+    ``p >= threshold`` and their share (``rate``: NaN for a group with no rows)."""
+    y = np.array([r["unsafe"] for r in rows], dtype=bool)
+    group = np.array([r["group"] for r in rows])
+    p = np.asarray(p, dtype=float)
+    out: dict[str, dict[str, Any]] = {}
+    for name, g, unsafe in GROUP_RATES:
+        sel = p[(group == g) & (y == unsafe)]
+        k = int((sel >= threshold).sum())
+        out[name] = {"rate": k / len(sel) if len(sel) else float("nan"), "k": k, "n": len(sel)}
+    return out
+
+
 def text_report(rows: Sequence[dict[str, Any]], p: npt.NDArray[Any],
                 threshold: float | None = None) -> dict[str, Any]:
     y = np.array([r["unsafe"] for r in rows])
     src = np.array([r["source"] for r in rows])
-    group = np.array([r["group"] for r in rows])
     t = threshold if threshold is not None else text_threshold(rows, p)
     per: dict[str, Any] = {}
     for s in sorted(set(src)):
@@ -122,21 +143,13 @@ def text_report(rows: Sequence[dict[str, Any]], p: npt.NDArray[Any],
                   "auroc_against": "own safe rows" if len(neg) else "other sources' safe rows",
                   "tpr": round(float((pos >= t).mean()), 4) if len(pos) else None,
                   "fpr": round(float((neg >= t).mean()), 4) if len(neg) else None}
-    explicit = y & (group == "explicit")
     aurocs = [v["auroc"] for v in per.values() if not np.isnan(v["auroc"])]
     return {
         "threshold": round(t, 4),
         "threshold_rule": f"lowest threshold with out-of-source FPR <= {MAX_FPR} on "
                           "image-referring leak-free queries and on hard negatives, each",
         "mean_loso_auroc": round(float(np.mean(aurocs)), 4),
-        "tpr_explicit": round(float((p[explicit] >= t).mean()), 4),
-        "tpr_leaky_image_referring": round(float((p[y & (group == "image_leaky")] >= t).mean()),
-                                           4),
-        "fpr_image_leakfree": round(float((p[~y & (group == "image_leakfree")] >= t).mean()),
-                                    4),
-        "fpr_hard_negative": round(float((p[~y & (group == "hard_negative")] >= t).mean()), 4),
-        "fpr_benign_request": round(float((p[~y & (group == "benign_request")] >= t).mean()),
-                                    4),
+        **{name: round(v["rate"], 4) for name, v in group_rates(rows, p, t).items()},
         "per_source": per,
     }
 
