@@ -417,6 +417,37 @@ def _held_out(name: str) -> tuple[dict[str, list[dict[str, Any]]], dict[str, lis
 
 
 @pytest.mark.slow
+def test_soup_is_the_mean_of_its_members_weights() -> None:
+    """A weight soup of real fine-tunes (two seeds on a few written rows): one model of a
+    member's shape whose every parameter is the members' mean; a soup of one is the member."""
+    import torch
+
+    from training.embedded_judge import corpus, finetune
+
+    rows = [r for r in map(corpus.finish, corpus.written_rows())
+            if r["source"] == "voice_terse" and r["kind"] == "request"][:40]
+    texts = [r["text"] for r in rows]
+    assert len({r["unsafe"] for r in rows}) == 2
+    hidden = finetune.hidden_states(texts)
+    members = [finetune.fine_tune(texts, [r["unsafe"] for r in rows],
+                                  [r["category"] for r in rows], hidden, epochs=1, seed=s)
+               for s in (0, 1)]
+    soup = finetune.soup(members)
+    a, b, c = (m.top.state_dict() for m in (*members, soup))
+    assert a.keys() == c.keys()
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # the seeds gave different fits
+    for k in a:
+        assert torch.allclose(c[k], (a[k] + b[k]) / 2, atol=1e-6), k
+    assert np.allclose(soup.w, (members[0].w + members[1].w) / 2)
+    assert np.allclose(soup.b, (members[0].b + members[1].b) / 2)
+    alone = finetune.soup(members[:1])
+    assert np.allclose(alone.prob(alone.embed(texts, hidden)),
+                       members[0].prob(members[0].embed(texts, hidden)), atol=1e-6)
+    with pytest.raises(ValueError, match="at least one"):
+        finetune.soup([])
+
+
+@pytest.mark.slow
 def test_validation_resumes_from_the_folds_an_interrupted_run_finished(tmp_path: Any) -> None:
     """Leave one source out on a small real corpus (three written voices, real fine-tunes):
     a run killed after its first fold keeps that fold on disk; the next run reads it back

@@ -72,6 +72,26 @@ class Tuned:
         return 1.0 / (1.0 + np.exp(-np.clip(z[:, 0], -60, 60)))
 
 
+def soup(members: Sequence[Tuned]) -> Tuned:
+    """A uniform weight soup: one model whose tuned layers and unsafe output are the
+    element-wise mean of the members' (fine-tunes of the same recipe from the same stock
+    layers, differing in seed). It has one member's size and inference cost."""
+    import copy
+
+    import torch
+
+    if not members:
+        raise ValueError("a soup needs at least one member")
+    top = copy.deepcopy(members[0].top)
+    states = [m.top.state_dict() for m in members]
+    with torch.no_grad():
+        top.load_state_dict({k: torch.stack([s[k].float() for s in states]).mean(0)
+                             for k in states[0]})
+    top.eval()
+    return Tuned(top, np.mean([m.w for m in members], axis=0),
+                 np.mean([m.b for m in members], axis=0))
+
+
 def _pad(hs: list[Any]) -> tuple[Any, Any]:
     import torch
 

@@ -83,34 +83,77 @@ def filter_staged(staged: list[dict[str, Any]], corpus: list[dict[str, Any]]
     return keep, drops
 
 
-def run(req: list[dict[str, Any]], extra: list[dict[str, Any]], hidden: dict[str, Any],
-        seed: int, folds: Sequence[Sequence[str]] = FOLDS) -> dict[str, Any]:
-    """Pooled held-out figures of one variant (``extra`` rows added to every fold's
-    training set) at one seed."""
-    src = np.array([r["source"] for r in req])
-    p = np.full(len(req), np.nan)
-    for held in folds:
-        out = np.isin(src, held)
-        train = [req[i] for i in np.flatnonzero(~out)] + extra
-        tuned = finetune.fine_tune([r["text"] for r in train], [r["unsafe"] for r in train],
-                                   [r["category"] for r in train], hidden, seed=seed)
-        te = [req[i]["text"] for i in np.flatnonzero(out)]
-        p[out] = tuned.prob(tuned.embed(te, hidden))
-    held_rows = [r for r, s in zip(req, src, strict=True) if s in {x for f in folds for x in f}]
-    rep = validate.text_report(held_rows, p[~np.isnan(p)])
-    return {"seed": seed, **{k: rep[k] for k in ("threshold", "mean_loso_auroc", "tpr_explicit",
-                                                 "tpr_leaky_image_referring",
-                                                 "fpr_image_leakfree", "fpr_hard_negative")},
+def figures(held_rows: list[dict[str, Any]], p: np.ndarray) -> dict[str, Any]:
+    """Pooled held-out figures of one set of out-of-source predictions."""
+    rep = validate.text_report(held_rows, p)
+    return {**{k: rep[k] for k in ("threshold", "mean_loso_auroc", "tpr_explicit",
+                                   "tpr_leaky_image_referring",
+                                   "fpr_image_leakfree", "fpr_hard_negative")},
             "n_explicit": sum(r["unsafe"] and r["group"] == "explicit" for r in held_rows),
             "per_source": {s: {k: v[k] for k in ("auroc", "tpr", "fpr")}
                            for s, v in rep["per_source"].items()}}
 
 
+def _fits(req: list[dict[str, Any]], extra: list[dict[str, Any]], hidden: dict[str, Any],
+          seeds: Sequence[int], folds: Sequence[Sequence[str]], say: Any = print
+          ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Per fold, one fine-tune per seed (``extra`` rows added to every fold's training set);
+    the held-out rows and each seed's out-of-source logits, plus the soup's (key "soup",
+    with more than one seed)."""
+    src = np.array([r["source"] for r in req])
+    held = np.isin(src, [s for f in folds for s in f])
+    keys = [*map(str, seeds), *(["soup"] if len(seeds) > 1 else [])]
+    logit = {k: np.full(len(req), np.nan) for k in keys}
+    for fold in folds:
+        out = np.isin(src, fold)
+        train = [req[i] for i in np.flatnonzero(~out)] + extra
+        te = [req[i]["text"] for i in np.flatnonzero(out)]
+        members = []
+        for seed in seeds:
+            members.append(finetune.fine_tune(
+                [r["text"] for r in train], [r["unsafe"] for r in train],
+                [r["category"] for r in train], hidden, seed=seed))
+            say(f"fold {list(fold)}: seed {seed} fitted")
+        models = list(zip(map(str, seeds), members, strict=True))
+        if len(members) > 1:
+            models.append(("soup", finetune.soup(members)))
+        for k, m in models:
+            q = np.clip(m.prob(m.embed(te, hidden)), 1e-12, 1 - 1e-12)
+            logit[k][out] = np.log(q) - np.log1p(-q)
+    return [req[i] for i in np.flatnonzero(held)], {k: v[held] for k, v in logit.items()}
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-z)))
+
+
+def run(req: list[dict[str, Any]], extra: list[dict[str, Any]], hidden: dict[str, Any],
+        seed: int, folds: Sequence[Sequence[str]] = FOLDS) -> dict[str, Any]:
+    """Pooled held-out figures of one variant (``extra`` rows added to every fold's
+    training set) at one seed."""
+    held_rows, logit = _fits(req, extra, hidden, [seed], folds, say=lambda _: None)
+    return {"seed": seed, **figures(held_rows, _sigmoid(logit[str(seed)]))}
+
+
+def run_soup(req: list[dict[str, Any]], extra: list[dict[str, Any]], hidden: dict[str, Any],
+             seeds: Sequence[int], folds: Sequence[Sequence[str]] = FOLDS, say: Any = print
+             ) -> dict[str, Any]:
+    """A soup of one fine-tune per seed, against its members one by one and against the
+    mean-logit ensemble of the same members (each at its own pooled threshold)."""
+    held_rows, logit = _fits(req, extra, hidden, seeds, folds, say)
+    members = [{"seed": s, **figures(held_rows, _sigmoid(logit[str(s)]))} for s in seeds]
+    ensemble = _sigmoid(np.mean([logit[str(s)] for s in seeds], axis=0))
+    return {"seeds": list(seeds), "members": members,
+            "ensemble": figures(held_rows, ensemble),
+            "soup": figures(held_rows, _sigmoid(logit["soup"]))}
+
+
 def main(seeds: Sequence[int], variants: Sequence[str], out: Path, say: Any = print, *,
-         tested: Sequence[str] | None = None, folds: Sequence[Sequence[str]] = FOLDS
-         ) -> dict[str, Any]:
+         tested: Sequence[str] | None = None, folds: Sequence[Sequence[str]] = FOLDS,
+         soups: Sequence[Sequence[int]] = ()) -> dict[str, Any]:
     """Run each (variant, seed) not yet in ``out``; ``tested``: the staged voices under test
-    (default all; the others join the corpus); ``folds``: the held-out source sets."""
+    (default all; the others join the corpus); ``folds``: the held-out source sets;
+    ``soups``: seed sets, each fitted as a soup of the *staged* variant (`run_soup`)."""
     every = staged_sources()
     tested = every if tested is None else list(tested)
     if unknown := sorted(set(tested) - set(every)):
@@ -125,8 +168,10 @@ def main(seeds: Sequence[int], variants: Sequence[str], out: Path, say: Any = pr
     hidden = finetune.hidden_states([r["text"] for r in req + staged])
     result: dict[str, Any] = {"folds": folds, "tested": tested, "joined": joined,
                               "staged_rows": len(staged), "drops": drops, "runs": []}
+    result["soups"] = []
     if out.is_file():
-        result["runs"] = json.loads(out.read_text())["runs"]
+        old = json.loads(out.read_text())
+        result["runs"], result["soups"] = old["runs"], old.get("soups", [])
     done = {(r["variant"], r["seed"]) for r in result["runs"]}
     for seed in seeds:
         for variant in variants:
@@ -136,6 +181,16 @@ def main(seeds: Sequence[int], variants: Sequence[str], out: Path, say: Any = pr
             result["runs"].append({"variant": variant, **fig})
             say(json.dumps({k: v for k, v in result["runs"][-1].items() if k != "per_source"}))
             out.write_text(json.dumps(result, indent=1) + "\n")
+    done_soups = {tuple(r["seeds"]) for r in result["soups"]}
+    for group in soups:
+        if tuple(group) in done_soups:
+            continue
+        fig = run_soup(req, staged, hidden, group, folds, say)
+        result["soups"].append(fig)
+        say(json.dumps({"seeds": fig["seeds"],
+                        **{k: [m["tpr_explicit"] for m in fig["members"]] if k == "members"
+                           else fig[k]["tpr_explicit"] for k in ("members", "ensemble", "soup")}}))
+        out.write_text(json.dumps(result, indent=1) + "\n")
     return result
 
 
@@ -152,5 +207,9 @@ if __name__ == "__main__":
                     help="staged voices under test, as voice_<name> (default: all staged "
                          "voices); the other staged voices join the corpus")
     ap.add_argument("--folds", choices=sorted(FOLD_SETS), default="blunt")
+    ap.add_argument("--soup", type=int, nargs="+", action="append", default=[],
+                    metavar="SEED", help="fit a soup of these seeds (staged variant); "
+                    "repeat for several soups")
     a = ap.parse_args()
-    main(a.seeds, a.variants, a.out, tested=a.tested, folds=FOLD_SETS[a.folds])
+    main(a.seeds, a.variants if not a.soup else [], a.out, tested=a.tested,
+         folds=FOLD_SETS[a.folds], soups=a.soup)
