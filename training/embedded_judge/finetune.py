@@ -67,9 +67,16 @@ class Tuned:
                 out[idx] = self.top(h, m).numpy()
         return out
 
+    def logit(self, x: F32) -> npt.NDArray[np.float64]:
+        return np.asarray((np.asarray(x, np.float64) @ self.w + self.b)[:, 0])
+
     def prob(self, x: F32) -> npt.NDArray[np.float64]:
-        z = np.asarray(x, np.float64) @ self.w + self.b
-        return 1.0 / (1.0 + np.exp(-np.clip(z[:, 0], -60, 60)))
+        return probability(self.logit(x))
+
+
+def probability(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The logistic function of the unsafe output's logits."""
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -60, 60))))
 
 
 def soup(members: Sequence[Tuned]) -> Tuned:
@@ -85,7 +92,7 @@ def soup(members: Sequence[Tuned]) -> Tuned:
     top = copy.deepcopy(members[0].top)
     states = [m.top.state_dict() for m in members]
     with torch.no_grad():
-        top.load_state_dict({k: torch.stack([s[k].float() for s in states]).mean(0)
+        top.load_state_dict({k: torch.stack([s[k] for s in states]).mean(0)
                              for k in states[0]})
     top.eval()
     return Tuned(top, np.mean([m.w for m in members], axis=0),

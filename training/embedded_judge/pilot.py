@@ -118,13 +118,8 @@ def _fits(req: list[dict[str, Any]], extra: list[dict[str, Any]], hidden: dict[s
         if len(members) > 1:
             models.append(("soup", finetune.soup(members)))
         for k, m in models:
-            q = np.clip(m.prob(m.embed(te, hidden)), 1e-12, 1 - 1e-12)
-            logit[k][out] = np.log(q) - np.log1p(-q)
+            logit[k][out] = m.logit(m.embed(te, hidden))
     return [req[i] for i in np.flatnonzero(held)], {k: v[held] for k, v in logit.items()}
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return np.asarray(1.0 / (1.0 + np.exp(-z)))
 
 
 def run(req: list[dict[str, Any]], extra: list[dict[str, Any]], hidden: dict[str, Any],
@@ -132,7 +127,7 @@ def run(req: list[dict[str, Any]], extra: list[dict[str, Any]], hidden: dict[str
     """Pooled held-out figures of one variant (``extra`` rows added to every fold's
     training set) at one seed."""
     held_rows, logit = _fits(req, extra, hidden, [seed], folds, say=lambda _: None)
-    return {"seed": seed, **figures(held_rows, _sigmoid(logit[str(seed)]))}
+    return {"seed": seed, **figures(held_rows, finetune.probability(logit[str(seed)]))}
 
 
 def run_soup(req: list[dict[str, Any]], extra: list[dict[str, Any]], hidden: dict[str, Any],
@@ -141,11 +136,12 @@ def run_soup(req: list[dict[str, Any]], extra: list[dict[str, Any]], hidden: dic
     """A soup of one fine-tune per seed, against its members one by one and against the
     mean-logit ensemble of the same members (each at its own pooled threshold)."""
     held_rows, logit = _fits(req, extra, hidden, seeds, folds, say)
-    members = [{"seed": s, **figures(held_rows, _sigmoid(logit[str(s)]))} for s in seeds]
-    ensemble = _sigmoid(np.mean([logit[str(s)] for s in seeds], axis=0))
+    members = [{"seed": s, **figures(held_rows, finetune.probability(logit[str(s)]))}
+               for s in seeds]
+    ensemble = finetune.probability(np.mean([logit[str(s)] for s in seeds], axis=0))
     return {"seeds": list(seeds), "members": members,
             "ensemble": figures(held_rows, ensemble),
-            "soup": figures(held_rows, _sigmoid(logit["soup"]))}
+            "soup": figures(held_rows, finetune.probability(logit["soup"]))}
 
 
 def main(seeds: Sequence[int], variants: Sequence[str], out: Path, say: Any = print, *,
@@ -188,8 +184,9 @@ def main(seeds: Sequence[int], variants: Sequence[str], out: Path, say: Any = pr
         fig = run_soup(req, staged, hidden, group, folds, say)
         result["soups"].append(fig)
         say(json.dumps({"seeds": fig["seeds"],
-                        **{k: [m["tpr_explicit"] for m in fig["members"]] if k == "members"
-                           else fig[k]["tpr_explicit"] for k in ("members", "ensemble", "soup")}}))
+                        "members": [m["tpr_explicit"] for m in fig["members"]],
+                        "ensemble": fig["ensemble"]["tpr_explicit"],
+                        "soup": fig["soup"]["tpr_explicit"]}))
         out.write_text(json.dumps(result, indent=1) + "\n")
     return result
 
@@ -199,8 +196,8 @@ if __name__ == "__main__":
 
     ap = argparse.ArgumentParser(prog="python -m training.embedded_judge.pilot")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--variants", nargs="+", default=["base", "staged"],
-                    choices=["base", "staged"])
+    ap.add_argument("--variants", nargs="+", choices=["base", "staged"],
+                    help="default: base and staged, or none when --soup is given")
     ap.add_argument("--out", type=Path, default=sources.cache_dir() / "pilot.json",
                     help="results (runs already in it are not redone)")
     ap.add_argument("--tested", nargs="+", metavar="VOICE",
@@ -211,5 +208,6 @@ if __name__ == "__main__":
                     metavar="SEED", help="fit a soup of these seeds (staged variant); "
                     "repeat for several soups")
     a = ap.parse_args()
-    main(a.seeds, a.variants if not a.soup else [], a.out, tested=a.tested,
+    variants = a.variants if a.variants is not None else [] if a.soup else ["base", "staged"]
+    main(a.seeds, variants, a.out, tested=a.tested,
          folds=FOLD_SETS[a.folds], soups=a.soup)
