@@ -10,7 +10,7 @@ output on the unsafe rows whose category is known. Only those layers and heads s
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,9 @@ LR_HEAD = 1e-3
 DROPOUT = 0.1
 CATEGORY_LOSS = 0.5
 SEED = 0
+#: (unsafe, safe) pairs per step of the pairwise margin objective, and its weight
+PAIR_BATCH = 8
+PAIR_WEIGHT = 1.0
 #: batches are drawn from shuffled chunks of this many batches sorted by length (padding
 #: 2.3x the real tokens with plain random batches, ~1.0x with these)
 BUCKET_CHUNK = 50
@@ -123,9 +126,33 @@ def length_batches(lengths: Sequence[int], rng: np.random.Generator, batch: int 
     return [out[i] for i in rng.permutation(len(out))]
 
 
+def margin_pairs(rows: Sequence[Mapping[str, Any]], stock: F32) -> list[tuple[int, int]]:
+    """(unsafe, safe) index pairs of ``rows`` for the pairwise margin objective: within each
+    ``frame``, every unsafe row with every safe row (declared twins); and every hard negative
+    with the explicit request nearest to it by ``stock`` (unit-length embeddings, one per
+    row), unless the two are already declared twins."""
+    frames: dict[str, tuple[list[int], list[int]]] = {}
+    for i, r in enumerate(rows):
+        if r.get("frame"):
+            frames.setdefault(r["frame"], ([], []))[0 if r["unsafe"] else 1].append(i)
+    pairs = {(u, s) for us, ss in frames.values() for u in us for s in ss}
+    explicit = np.flatnonzero([r["unsafe"] and r["group"] == "explicit" for r in rows])
+    hard = np.flatnonzero([not r["unsafe"] and r["group"] == "hard_negative" for r in rows])
+    if len(explicit) and len(hard):
+        e = np.asarray(stock, np.float32)
+        for s0 in range(0, len(hard), 1024):
+            part = hard[s0:s0 + 1024]
+            near = explicit[(e[part] @ e[explicit].T).argmax(axis=1)]
+            pairs.update(zip(near.tolist(), part.tolist(), strict=True))
+    return sorted(pairs)
+
+
 def fine_tune(texts: Sequence[str], unsafe: Sequence[bool], categories: Sequence[str],
-              hidden: dict[str, Any], *, epochs: int = EPOCHS, seed: int = SEED) -> Tuned:
-    """Train the top layers + outputs on these rows (classes balanced by the loss)."""
+              hidden: dict[str, Any], *, epochs: int = EPOCHS, seed: int = SEED,
+              pairs: Sequence[tuple[int, int]] = ()) -> Tuned:
+    """Train the top layers + outputs on these rows (classes balanced by the loss). With
+    ``pairs`` ((unsafe, safe) indices into ``texts``), every step also draws ``PAIR_BATCH``
+    of them and adds ``PAIR_WEIGHT`` x mean softplus(z_safe - z_unsafe) to the loss."""
     import torch
     from torch import nn
 
@@ -150,6 +177,8 @@ def fine_tune(texts: Sequence[str], unsafe: Sequence[bool], categories: Sequence
     ], weight_decay=0.01)
     rng = np.random.default_rng(seed)
     lengths = [hidden[t].shape[0] for t in texts]
+    pair_rng = np.random.default_rng([seed, 1])
+    pair_idx = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     for _ in range(epochs):
         top.train()
         for idx in length_batches(lengths, rng):
@@ -159,6 +188,12 @@ def fine_tune(texts: Sequence[str], unsafe: Sequence[bool], categories: Sequence
             ci = cat[idx]
             if (ci >= 0).any():
                 loss = loss + CATEGORY_LOSS * ce(cat_head(e), ci)
+            if len(pair_idx):
+                drawn = pair_idx[pair_rng.integers(len(pair_idx), size=PAIR_BATCH)]
+                hp, mp = _pad([hidden[texts[i]] for i in (*drawn[:, 0], *drawn[:, 1])])
+                z = head(top(hp, mp))[:, 0]
+                gap = z[:PAIR_BATCH] - z[PAIR_BATCH:]
+                loss = loss + PAIR_WEIGHT * nn.functional.softplus(-gap).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()

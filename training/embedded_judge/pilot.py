@@ -95,11 +95,13 @@ def figures(held_rows: list[dict[str, Any]], p: np.ndarray) -> dict[str, Any]:
 
 
 def _fits(req: list[dict[str, Any]], extra: list[dict[str, Any]], hidden: dict[str, Any],
-          seeds: Sequence[int], folds: Sequence[Sequence[str]], say: Any = print
+          seeds: Sequence[int], folds: Sequence[Sequence[str]], say: Any = print,
+          stock: dict[str, np.ndarray] | None = None
           ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """Per fold, one fine-tune per seed (``extra`` rows added to every fold's training set);
     the held-out rows and each seed's out-of-source logits, plus the soup's (key "soup",
-    with more than one seed)."""
+    with more than one seed). With ``stock`` (stock embeddings by text), the fine-tunes add
+    the pairwise margin objective on the training rows' `finetune.margin_pairs`."""
     src = np.array([r["source"] for r in req])
     held = np.isin(src, [s for f in folds for s in f])
     keys = [*map(str, seeds), *(["soup"] if len(seeds) > 1 else [])]
@@ -108,11 +110,15 @@ def _fits(req: list[dict[str, Any]], extra: list[dict[str, Any]], hidden: dict[s
         out = np.isin(src, fold)
         train = [req[i] for i in np.flatnonzero(~out)] + extra
         te = [req[i]["text"] for i in np.flatnonzero(out)]
+        pairs = [] if stock is None else finetune.margin_pairs(
+            train, np.stack([stock[r["text"]] for r in train]))
+        if pairs:
+            say(f"fold {list(fold)}: {len(pairs)} margin pairs")
         members = []
         for seed in seeds:
             members.append(finetune.fine_tune(
                 [r["text"] for r in train], [r["unsafe"] for r in train],
-                [r["category"] for r in train], hidden, seed=seed))
+                [r["category"] for r in train], hidden, seed=seed, pairs=pairs))
             say(f"fold {list(fold)}: seed {seed} fitted")
         models = list(zip(map(str, seeds), members, strict=True))
         if len(members) > 1:
@@ -123,10 +129,11 @@ def _fits(req: list[dict[str, Any]], extra: list[dict[str, Any]], hidden: dict[s
 
 
 def run(req: list[dict[str, Any]], extra: list[dict[str, Any]], hidden: dict[str, Any],
-        seed: int, folds: Sequence[Sequence[str]] = FOLDS) -> dict[str, Any]:
+        seed: int, folds: Sequence[Sequence[str]] = FOLDS, say: Any = print,
+        stock: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Pooled held-out figures of one variant (``extra`` rows added to every fold's
-    training set) at one seed."""
-    held_rows, logit = _fits(req, extra, hidden, [seed], folds, say=lambda _: None)
+    training set; with ``stock``, the margin objective) at one seed."""
+    held_rows, logit = _fits(req, extra, hidden, [seed], folds, say, stock)
     return {"seed": seed, **figures(held_rows, finetune.probability(logit[str(seed)]))}
 
 
@@ -162,6 +169,13 @@ def main(seeds: Sequence[int], variants: Sequence[str], out: Path, say: Any = pr
     staged, drops = filter_staged(staged_rows(tested), req)
     say(f"staged rows kept: {len(staged)}; dropped: {drops}; joined the corpus: {joined}")
     hidden = finetune.hidden_states([r["text"] for r in req + staged])
+    stock: dict[str, np.ndarray] | None = None
+    if "margin" in variants:
+        from vsil.detectors import shared_encoder
+
+        texts = list(hidden)
+        stock = dict(zip(texts, np.asarray(shared_encoder().encode(texts), np.float32),
+                         strict=True))
     result: dict[str, Any] = {"folds": folds, "tested": tested, "joined": joined,
                               "staged_rows": len(staged), "drops": drops, "runs": []}
     result["soups"] = []
@@ -173,7 +187,8 @@ def main(seeds: Sequence[int], variants: Sequence[str], out: Path, say: Any = pr
         for variant in variants:
             if (variant, seed) in done:
                 continue
-            fig = run(req, staged if variant == "staged" else [], hidden, seed, folds)
+            fig = run(req, [] if variant == "base" else staged, hidden, seed, folds, say,
+                      stock if variant == "margin" else None)
             result["runs"].append({"variant": variant, **fig})
             say(json.dumps({k: v for k, v in result["runs"][-1].items() if k != "per_source"}))
             out.write_text(json.dumps(result, indent=1) + "\n")
@@ -196,8 +211,9 @@ if __name__ == "__main__":
 
     ap = argparse.ArgumentParser(prog="python -m training.embedded_judge.pilot")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--variants", nargs="+", choices=["base", "staged"],
-                    help="default: base and staged, or none when --soup is given")
+    ap.add_argument("--variants", nargs="+", choices=["base", "staged", "margin"],
+                    help="default: base and staged, or none when --soup is given; margin: "
+                    "staged plus the pairwise margin objective")
     ap.add_argument("--out", type=Path, default=sources.cache_dir() / "pilot.json",
                     help="results (runs already in it are not redone)")
     ap.add_argument("--tested", nargs="+", metavar="VOICE",
