@@ -440,13 +440,12 @@ def test_margin_objective_widens_the_gap_of_its_pairs(monkeypatch: pytest.Monkey
     a few steps show it) the harmful rows score further above their benign twins than with
     the plain loss at the same seed; a sign error in the objective would narrow the gap."""
     from training.embedded_judge import corpus, finetune
+    from vsil.detectors import shared_encoder
 
     rows = [r for r in map(corpus.finish, corpus.written_rows(staged=["voice_maker"]))
             if r["source"] == "voice_maker"][:60]
     texts = [r["text"] for r in rows]
     hidden = finetune.hidden_states(texts)
-    from vsil.detectors import shared_encoder
-
     pairs = finetune.margin_pairs(rows, shared_encoder().encode(texts))
     assert pairs and all(rows[u]["unsafe"] and not rows[s]["unsafe"] for u, s in pairs)
 

@@ -20,7 +20,7 @@ meant to measure).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,7 @@ def figures(held_rows: list[dict[str, Any]], p: np.ndarray) -> dict[str, Any]:
 
 def _fits(req: list[dict[str, Any]], extra: list[dict[str, Any]], hidden: dict[str, Any],
           seeds: Sequence[int], folds: Sequence[Sequence[str]], say: Any = print,
-          stock: dict[str, np.ndarray] | None = None
+          stock: Mapping[str, np.ndarray] | None = None
           ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """Per fold, one fine-tune per seed (``extra`` rows added to every fold's training set);
     the held-out rows and each seed's out-of-source logits, plus the soup's (key "soup",
@@ -130,7 +130,7 @@ def _fits(req: list[dict[str, Any]], extra: list[dict[str, Any]], hidden: dict[s
 
 def run(req: list[dict[str, Any]], extra: list[dict[str, Any]], hidden: dict[str, Any],
         seed: int, folds: Sequence[Sequence[str]] = FOLDS, say: Any = print,
-        stock: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+        stock: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Pooled held-out figures of one variant (``extra`` rows added to every fold's
     training set; with ``stock``, the margin objective) at one seed."""
     held_rows, logit = _fits(req, extra, hidden, [seed], folds, say, stock)
@@ -169,13 +169,7 @@ def main(seeds: Sequence[int], variants: Sequence[str], out: Path, say: Any = pr
     staged, drops = filter_staged(staged_rows(tested), req)
     say(f"staged rows kept: {len(staged)}; dropped: {drops}; joined the corpus: {joined}")
     hidden = finetune.hidden_states([r["text"] for r in req + staged])
-    stock: dict[str, np.ndarray] | None = None
-    if "margin" in variants:
-        from vsil.detectors import shared_encoder
-
-        texts = list(hidden)
-        stock = dict(zip(texts, np.asarray(shared_encoder().encode(texts), np.float32),
-                         strict=True))
+    stock = validate.embed(list(hidden)) if "margin" in variants else None
     result: dict[str, Any] = {"folds": folds, "tested": tested, "joined": joined,
                               "staged_rows": len(staged), "drops": drops, "runs": []}
     result["soups"] = []
