@@ -1,0 +1,111 @@
+"""Pilot: a lexical model stacked on J(T)'s out-of-source scores (``staged/README.md``, stop 40).
+
+For each held-out source S, on the other sources' request rows only: a TF-IDF logistic
+regression (word 1-2-grams and char_wb 3-5-grams) scores S's rows (*lexical*), and a
+logistic regression on [logit of the J(T) score, the lexical decision value] of the other
+sources' rows, both out of source for those rows, scores S's rows (*stacked*). The figures
+are the shipping rule's (`decision.decide`) on each variant's pooled out-of-source scores.
+
+    python -m training.embedded_judge.lexical_pilot [--oos PATH] [--out staged/lexical_pilot.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from training.embedded_judge.decision import decide
+from training.embedded_judge.sources import cache_dir
+
+F64 = npt.NDArray[np.float64]
+
+
+def lexical_model() -> Any:
+    """The pre-registered lexical model (unfitted)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline, make_union
+
+    features = make_union(
+        TfidfVectorizer(analyzer="word", ngram_range=(1, 2), lowercase=True,
+                        sublinear_tf=True, min_df=2),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), lowercase=True,
+                        sublinear_tf=True, min_df=2))
+    return make_pipeline(features, LogisticRegression(C=1.0, class_weight="balanced",
+                                                      max_iter=5000))
+
+
+def logit(p: F64) -> F64:
+    q = np.clip(np.asarray(p, dtype=float), 1e-7, 1 - 1e-7)
+    return np.asarray(np.log(q) - np.log1p(-q), dtype=float)
+
+
+def lexical_oos(texts: Sequence[str], y: npt.NDArray[np.bool_],
+                src: npt.NDArray[Any], say: Any = print) -> F64:
+    """Each row's lexical decision value from a model fitted without its source."""
+    out = np.full(len(texts), np.nan)
+    arr = np.asarray(texts, dtype=object)
+    for s in sorted(set(src)):
+        held = src == s
+        model = lexical_model().fit(arr[~held], y[~held])
+        out[held] = model.decision_function(arr[held])
+        say(f"lexical: {s} ({int(held.sum())} rows) done")
+    return out
+
+
+def stacked_oos(judge: F64, lexical: F64, y: npt.NDArray[np.bool_],
+                src: npt.NDArray[Any]) -> tuple[F64, dict[str, list[float]]]:
+    """Each row's stacked decision value from a combiner fitted without its source, and
+    each combiner's weights [J(T) logit, lexical, intercept]."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.column_stack([judge, lexical])
+    out = np.full(len(y), np.nan)
+    weights: dict[str, list[float]] = {}
+    for s in sorted(set(src)):
+        held = src == s
+        comb = LogisticRegression(C=1.0, class_weight="balanced").fit(x[~held], y[~held])
+        out[held] = comb.decision_function(x[held])
+        weights[str(s)] = [round(float(w), 4) for w in (*comb.coef_[0], comb.intercept_[0])]
+    return out, weights
+
+
+def sigmoid(z: F64) -> F64:
+    return np.asarray(1.0 / (1.0 + np.exp(-np.asarray(z, dtype=float))), dtype=float)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.embedded_judge.lexical_pilot")
+    ap.add_argument("--oos", type=Path, default=None,
+                    help="oos_predictions.json of a train run (default: the training cache's)")
+    ap.add_argument("--out", type=Path, default=None, help="write every figure here (JSON)")
+    args = ap.parse_args(argv)
+    rows = json.loads((args.oos or cache_dir() / "oos_predictions.json").read_text())["text"]
+    y = np.array([bool(r["unsafe"]) for r in rows])
+    src = np.array([r["source"] for r in rows])
+    judge = logit(np.array([r["p"] for r in rows], dtype=float))
+    lex = lexical_oos([r["text"] for r in rows], y, src)
+    stacked, weights = stacked_oos(judge, lex, y, src)
+    out: dict[str, Any] = {"rows": len(rows), "sources": len(set(src))}
+    for name, z in (("judge", judge), ("lexical", lex), ("stacked", stacked)):
+        scored = [{**r, "p": float(p)} for r, p in zip(rows, sigmoid(z), strict=True)]
+        verdict = decide(scored, [])
+        out[name] = {k: verdict[k] for k in ("rule_met", "threshold", "mean_loso_auroc",
+                                             "pooled_at_its_threshold", "per_source")}
+        pooled = next(iter(verdict["pooled_at_its_threshold"].values()))
+        print(f"{name}: threshold {verdict['threshold']} AUROC {verdict['mean_loso_auroc']} "
+              + " ".join(f"{k} {v['k']}/{v['n']}={v['rate']}" for k, v in pooled.items()))
+    out["stacked"]["combiner_weights"] = weights
+    if args.out:
+        args.out.write_text(json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
