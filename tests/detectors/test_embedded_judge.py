@@ -635,3 +635,46 @@ def test_photo_messages_are_a_clean_held_out_set() -> None:
             assert (r["label"] == "safe") == (r["group"] == "leak_free"), r
             assert r["label"] in ("safe", r["category"]), r
             assert r["image_text"].strip(), r
+
+
+def test_lexical_pilot_scores_each_source_without_it_and_stacks_the_two_views() -> None:
+    """The lexical model never sees a row's source: a word that marks the harmful rows of
+    one source only carries no weight on that source. The stacked score ranks a source's
+    rows better than a noisy J(T) alone when the lexical view holds real evidence."""
+    from training.embedded_judge import lexical_pilot
+    from training.embedded_judge.validate import auroc
+
+    rng = np.random.default_rng(0)
+    harm = ["poison", "stab", "burn", "rob", "blackmail", "smuggle"]
+    safe = ["bake", "paint", "garden", "fold", "tune", "sweep"]
+    texts, y, src = [], [], []
+    for s in ("a", "b", "c", "d"):
+        for i in range(40):
+            unsafe = i % 2 == 0
+            verb = (harm if unsafe else safe)[int(rng.integers(6))]
+            mark = " zqxmark" if (s == "d" and unsafe) else ""
+            texts.append(f"tell me how to {verb} the thing near the house{mark}")
+            y.append(unsafe)
+            src.append(s)
+    y_arr, src_arr = np.array(y), np.array(src)
+    lex = lexical_pilot.lexical_oos(texts, y_arr, src_arr, say=lambda *_: None)
+    assert not np.isnan(lex).any()
+    # "zqxmark" occurs only in source d, so d's model never saw it: the same sentence with
+    # and without it scores the same
+    model = lexical_pilot.lexical_model().fit(np.array(texts, dtype=object)[src_arr != "d"],
+                                              y_arr[src_arr != "d"])
+    plain, marked = model.decision_function(["tell me how to poison the thing near the house",
+                                             "tell me how to poison the thing near the house"
+                                             " zqxmark"])
+    assert marked == pytest.approx(plain, abs=1e-9)
+    d = src_arr == "d"
+    assert lex[d] == pytest.approx(model.decision_function(np.array(texts, dtype=object)[d]))
+
+    judge = np.where(y_arr, 1.0, -1.0) * 0.3 + rng.normal(0.0, 1.0, len(y))
+    stacked, weights = lexical_pilot.stacked_oos([judge, lex], y_arr, src_arr)
+    assert set(weights) == {"a", "b", "c", "d"} and all(len(w) == 3 for w in weights.values())
+    assert all(w[1] > 0 for w in weights.values())   # the lexical view is used, with its sign
+    for s in ("a", "b", "c", "d"):
+        m = src_arr == s
+        assert (auroc(stacked[m & y_arr], stacked[m & ~y_arr])
+                > auroc(judge[m & y_arr], judge[m & ~y_arr]))

@@ -3,7 +3,9 @@
 For each held-out source S, on the other sources' request rows only: a TF-IDF logistic
 regression (word 1-2-grams and char_wb 3-5-grams) scores S's rows (*lexical*), and a
 logistic regression on [logit of the J(T) score, the lexical decision value] of the other
-sources' rows, both out of source for those rows, scores S's rows (*stacked*). The figures
+sources' rows, both out of source for those rows, scores S's rows (*stacked*). Variant
+*stacked3* adds a third input, a logistic head on the stock MiniLM embeddings (*stock*),
+fitted the same way. The figures
 are the shipping rule's (`decision.decide`) on each variant's pooled out-of-source scores.
 
     python -m training.embedded_judge.lexical_pilot [--oos PATH] [--out staged/lexical_pilot.json]
@@ -22,6 +24,7 @@ import numpy.typing as npt
 
 from training.embedded_judge.decision import decide
 from training.embedded_judge.sources import cache_dir
+from training.embedded_judge.validate import embed
 
 F64 = npt.NDArray[np.float64]
 
@@ -59,13 +62,28 @@ def lexical_oos(texts: Sequence[str], y: npt.NDArray[np.bool_],
     return out
 
 
-def stacked_oos(judge: F64, lexical: F64, y: npt.NDArray[np.bool_],
-                src: npt.NDArray[Any]) -> tuple[F64, dict[str, list[float]]]:
-    """Each row's stacked decision value from a combiner fitted without its source, and
-    each combiner's weights [J(T) logit, lexical, intercept]."""
+def stock_oos(vecs: npt.NDArray[Any], y: npt.NDArray[np.bool_], src: npt.NDArray[Any]
+              ) -> F64:
+    """Each row's decision value from a logistic head on the stock MiniLM embeddings,
+    fitted without its source."""
     from sklearn.linear_model import LogisticRegression
 
-    x = np.column_stack([judge, lexical])
+    out = np.full(len(y), np.nan)
+    for s in sorted(set(src)):
+        held = src == s
+        head = LogisticRegression(C=1.0, class_weight="balanced", max_iter=5000)
+        out[held] = head.fit(vecs[~held], y[~held]).decision_function(vecs[held])
+    return out
+
+
+def stacked_oos(inputs: Sequence[F64], y: npt.NDArray[np.bool_],
+                src: npt.NDArray[Any]) -> tuple[F64, dict[str, list[float]]]:
+    """Each row's stacked decision value from a combiner fitted without its source on the
+    ``inputs`` (each out of source for its row), and each combiner's weights (one per input,
+    then the intercept)."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.column_stack(list(inputs))
     out = np.full(len(y), np.nan)
     weights: dict[str, list[float]] = {}
     for s in sorted(set(src)):
@@ -90,10 +108,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     y = np.array([bool(r["unsafe"]) for r in rows])
     src = np.array([r["source"] for r in rows])
     judge = logit(np.array([r["p"] for r in rows], dtype=float))
-    lex = lexical_oos([r["text"] for r in rows], y, src)
-    stacked, weights = stacked_oos(judge, lex, y, src)
+    texts = [r["text"] for r in rows]
+    lex = lexical_oos(texts, y, src)
+    emb = embed(texts)
+    stock = stock_oos(np.stack([emb[t] for t in texts]), y, src)
+    stacked, weights = stacked_oos([judge, lex], y, src)
+    stacked3, weights3 = stacked_oos([judge, lex, stock], y, src)
     out: dict[str, Any] = {"rows": len(rows), "sources": len(set(src))}
-    for name, z in (("judge", judge), ("lexical", lex), ("stacked", stacked)):
+    for name, z in (("judge", judge), ("lexical", lex), ("stacked", stacked),
+                    ("stock", stock), ("stacked3", stacked3)):
         scored = [{**r, "p": float(p)} for r, p in zip(rows, sigmoid(z), strict=True)]
         verdict = decide(scored, [])
         out[name] = {k: verdict[k] for k in ("rule_met", "threshold", "mean_loso_auroc",
@@ -102,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{name}: threshold {verdict['threshold']} AUROC {verdict['mean_loso_auroc']} "
               + " ".join(f"{k} {v['k']}/{v['n']}={v['rate']}" for k, v in pooled.items()))
     out["stacked"]["combiner_weights"] = weights
+    out["stacked3"]["combiner_weights"] = weights3
     if args.out:
         args.out.write_text(json.dumps(out, indent=1) + "\n")
     return 0
