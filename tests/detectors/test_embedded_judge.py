@@ -678,3 +678,12 @@ def test_lexical_pilot_scores_each_source_without_it_and_stacks_the_two_views() 
         m = src_arr == s
         assert (auroc(stacked[m & y_arr], stacked[m & ~y_arr])
                 > auroc(judge[m & y_arr], judge[m & ~y_arr]))
+
+    # the residual model keeps J(T)'s column with its sign: a J(T) that ranks every source's
+    # rows perfectly still does so with the word features beside it
+    perfect = np.where(y_arr, 2.0, -2.0) + rng.normal(0.0, 0.1, len(y))
+    residual = lexical_pilot.residual_oos(texts, perfect, y_arr, src_arr, say=lambda *_: None)
+    assert not np.isnan(residual).any()
+    for s in ("a", "b", "c", "d"):
+        m = src_arr == s
+        assert auroc(residual[m & y_arr], residual[m & ~y_arr]) == 1.0

@@ -5,7 +5,8 @@ regression (word 1-2-grams and char_wb 3-5-grams) scores S's rows (*lexical*), a
 logistic regression on [logit of the J(T) score, the lexical decision value] of the other
 sources' rows, both out of source for those rows, scores S's rows (*stacked*). Variant
 *stacked3* adds a third input, a logistic head on the stock MiniLM embeddings (*stock*),
-fitted the same way. The figures
+fitted the same way. Variant *residual* fits one logistic regression on [TF-IDF
+features, 10 × J(T) logit], so that the word weights learn J(T)'s errors. The figures
 are the shipping rule's (`decision.decide`) on each variant's pooled out-of-source scores.
 
     python -m training.embedded_judge.lexical_pilot [--oos PATH] [--out staged/lexical_pilot.json]
@@ -27,6 +28,10 @@ from training.embedded_judge.sources import cache_dir
 from training.embedded_judge.validate import embed
 
 F64 = npt.NDArray[np.float64]
+
+#: the J(T) logit's scale as a column of the residual model (its weight then costs
+#: 1/100 of the L2 penalty a unit-scale column would)
+JUDGE_SCALE = 10.0
 
 
 def lexical_model() -> Any:
@@ -59,6 +64,31 @@ def lexical_oos(texts: Sequence[str], y: npt.NDArray[np.bool_],
         model = lexical_model().fit(arr[~held], y[~held])
         out[held] = model.decision_function(arr[held])
         say(f"lexical: {s} ({int(held.sum())} rows) done")
+    return out
+
+
+def residual_oos(texts: Sequence[str], judge: F64, y: npt.NDArray[np.bool_],
+                 src: npt.NDArray[Any], say: Any = print) -> F64:
+    """Each row's decision value from one logistic regression on [TF-IDF features,
+    ``JUDGE_SCALE`` × J(T) logit], fitted without its source: the word weights learn the
+    correction to J(T)'s score."""
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
+
+    features = lexical_model().steps[0][1]
+    arr = np.asarray(texts, dtype=object)
+    out = np.full(len(y), np.nan)
+    for s in sorted(set(src)):
+        held = src == s
+        fitted = features.fit(arr[~held])
+
+        def x(m: npt.NDArray[np.bool_], f: Any = fitted) -> Any:
+            col = sparse.csr_matrix(JUDGE_SCALE * judge[m][:, None])
+            return sparse.hstack([f.transform(arr[m]), col], format="csr")
+
+        model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=5000)
+        out[held] = model.fit(x(~held), y[~held]).decision_function(x(held))
+        say(f"residual: {s} ({int(held.sum())} rows) done")
     return out
 
 
@@ -114,9 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     stock = stock_oos(np.stack([emb[t] for t in texts]), y, src)
     stacked, weights = stacked_oos([judge, lex], y, src)
     stacked3, weights3 = stacked_oos([judge, lex, stock], y, src)
+    residual = residual_oos(texts, judge, y, src)
     out: dict[str, Any] = {"rows": len(rows), "sources": len(set(src))}
     for name, z in (("judge", judge), ("lexical", lex), ("stacked", stacked),
-                    ("stock", stock), ("stacked3", stacked3)):
+                    ("stock", stock), ("stacked3", stacked3), ("residual", residual)):
         scored = [{**r, "p": float(p)} for r, p in zip(rows, sigmoid(z), strict=True)]
         verdict = decide(scored, [])
         out[name] = {k: verdict[k] for k in ("rule_met", "threshold", "mean_loso_auroc",
