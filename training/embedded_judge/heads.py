@@ -139,7 +139,8 @@ def balanced_resample(y: npt.NDArray[np.bool_]) -> npt.NDArray[np.intp]:
                            rng.choice(neg, n, replace=len(neg) < n)])
 
 
-def fit_head(x: F32, y: npt.NDArray[np.bool_], kind: str, c: float = 10.0,
+def fit_head(x: npt.NDArray[np.floating[Any]], y: npt.NDArray[np.bool_], kind: str,
+             c: float = 10.0,
              hidden: int = 256, weight: npt.NDArray[np.float64] | None = None,
              members: int = MLP_MEMBERS, epochs: int = MLP_EPOCHS) -> Head:
     """A binary head; classes balanced; deterministic (seeds 0..members-1).

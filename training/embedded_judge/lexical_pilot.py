@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from training.embedded_judge.decision import decide
+from training.embedded_judge.finetune import probability
+from training.embedded_judge.heads import fit_head
 from training.embedded_judge.sources import cache_dir
 from training.embedded_judge.validate import embed
 
@@ -54,17 +56,27 @@ def logit(p: F64) -> F64:
     return np.asarray(np.log(q) - np.log1p(-q), dtype=float)
 
 
+def out_of_source(src: npt.NDArray[Any],
+                  fit_score: Callable[[npt.NDArray[np.bool_], npt.NDArray[np.bool_]], Any],
+                  say: Any = None, name: str = "") -> F64:
+    """Each row's score from ``fit_score(train, held)``, called once per source with
+    ``held`` its rows and ``train`` every other source's."""
+    out = np.full(len(src), np.nan)
+    for s in sorted(set(src)):
+        held = src == s
+        out[held] = fit_score(~held, held)
+        if say:
+            say(f"{name}: {s} ({int(held.sum())} rows) done")
+    return out
+
+
 def lexical_oos(texts: Sequence[str], y: npt.NDArray[np.bool_],
                 src: npt.NDArray[Any], say: Any = print) -> F64:
     """Each row's lexical decision value from a model fitted without its source."""
-    out = np.full(len(texts), np.nan)
     arr = np.asarray(texts, dtype=object)
-    for s in sorted(set(src)):
-        held = src == s
-        model = lexical_model().fit(arr[~held], y[~held])
-        out[held] = model.decision_function(arr[held])
-        say(f"lexical: {s} ({int(held.sum())} rows) done")
-    return out
+    return out_of_source(
+        src, lambda tr, te: lexical_model().fit(arr[tr], y[tr]).decision_function(arr[te]),
+        say, "lexical")
 
 
 def residual_oos(texts: Sequence[str], judge: F64, y: npt.NDArray[np.bool_],
@@ -75,35 +87,25 @@ def residual_oos(texts: Sequence[str], judge: F64, y: npt.NDArray[np.bool_],
     from scipy import sparse
     from sklearn.linear_model import LogisticRegression
 
-    features = lexical_model().steps[0][1]
     arr = np.asarray(texts, dtype=object)
-    out = np.full(len(y), np.nan)
-    for s in sorted(set(src)):
-        held = src == s
-        fitted = features.fit(arr[~held])
+    col = sparse.csr_matrix(JUDGE_SCALE * np.asarray(judge, dtype=float)[:, None])
 
-        def x(m: npt.NDArray[np.bool_], f: Any = fitted) -> Any:
-            col = sparse.csr_matrix(JUDGE_SCALE * judge[m][:, None])
-            return sparse.hstack([f.transform(arr[m]), col], format="csr")
-
+    def fit_score(tr: npt.NDArray[np.bool_], te: npt.NDArray[np.bool_]) -> Any:
+        features = lexical_model().steps[0][1].fit(arr[tr])
+        x_tr, x_te = (sparse.hstack([features.transform(arr[m]), col[np.flatnonzero(m)]],
+                                    format="csr") for m in (tr, te))
         model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=5000)
-        out[held] = model.fit(x(~held), y[~held]).decision_function(x(held))
-        say(f"residual: {s} ({int(held.sum())} rows) done")
-    return out
+        return model.fit(x_tr, y[tr]).decision_function(x_te)
+
+    return out_of_source(src, fit_score, say, "residual")
 
 
 def stock_oos(vecs: npt.NDArray[Any], y: npt.NDArray[np.bool_], src: npt.NDArray[Any]
               ) -> F64:
     """Each row's decision value from a logistic head on the stock MiniLM embeddings,
     fitted without its source."""
-    from sklearn.linear_model import LogisticRegression
-
-    out = np.full(len(y), np.nan)
-    for s in sorted(set(src)):
-        held = src == s
-        head = LogisticRegression(C=1.0, class_weight="balanced", max_iter=5000)
-        out[held] = head.fit(vecs[~held], y[~held]).decision_function(vecs[held])
-    return out
+    return out_of_source(
+        src, lambda tr, te: fit_head(vecs[tr], y[tr], "logistic", 1.0).logit(vecs[te]))
 
 
 def stacked_oos(inputs: Sequence[F64], y: npt.NDArray[np.bool_],
@@ -111,21 +113,16 @@ def stacked_oos(inputs: Sequence[F64], y: npt.NDArray[np.bool_],
     """Each row's stacked decision value from a combiner fitted without its source on the
     ``inputs`` (each out of source for its row), and each combiner's weights (one per input,
     then the intercept)."""
-    from sklearn.linear_model import LogisticRegression
-
     x = np.column_stack(list(inputs))
-    out = np.full(len(y), np.nan)
     weights: dict[str, list[float]] = {}
-    for s in sorted(set(src)):
-        held = src == s
-        comb = LogisticRegression(C=1.0, class_weight="balanced").fit(x[~held], y[~held])
-        out[held] = comb.decision_function(x[held])
-        weights[str(s)] = [round(float(w), 4) for w in (*comb.coef_[0], comb.intercept_[0])]
-    return out, weights
 
+    def fit_score(tr: npt.NDArray[np.bool_], te: npt.NDArray[np.bool_]) -> F64:
+        comb = fit_head(x[tr], y[tr], "logistic", 1.0)
+        (w, b), = comb.layers
+        weights[str(src[te][0])] = [round(float(v), 4) for v in (*w[:, 0], b[0])]
+        return comb.logit(x[te])
 
-def sigmoid(z: F64) -> F64:
-    return np.asarray(1.0 / (1.0 + np.exp(-np.asarray(z, dtype=float))), dtype=float)
+    return out_of_source(src, fit_score), weights
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -148,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out: dict[str, Any] = {"rows": len(rows), "sources": len(set(src))}
     for name, z in (("judge", judge), ("lexical", lex), ("stacked", stacked),
                     ("stock", stock), ("stacked3", stacked3), ("residual", residual)):
-        scored = [{**r, "p": float(p)} for r, p in zip(rows, sigmoid(z), strict=True)]
+        scored = [{**r, "p": float(p)} for r, p in zip(rows, probability(z), strict=True)]
         verdict = decide(scored, [])
         out[name] = {k: verdict[k] for k in ("rule_met", "threshold", "mean_loso_auroc",
                                              "pooled_at_its_threshold", "per_source")}
