@@ -131,7 +131,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="oos_predictions.json of a train run (default: the training cache's)")
     ap.add_argument("--out", type=Path, default=None, help="write every figure here (JSON)")
     args = ap.parse_args(argv)
-    rows = json.loads((args.oos or cache_dir() / "oos_predictions.json").read_text())["text"]
+    path = args.oos or cache_dir() / "oos_predictions.json"
+    rows = json.loads(path.read_text()).get("text") or []
+    if not rows:
+        ap.error(f"{path}: no out-of-source J(T) records (key 'text')")
+    for i, r in enumerate(rows):
+        if missing := {"text", "source", "group", "unsafe", "p"} - set(r):
+            ap.error(f"{path}: text record {i} lacks {sorted(missing)}")
     y = np.array([bool(r["unsafe"]) for r in rows])
     src = np.array([r["source"] for r in rows])
     judge = logit(np.array([r["p"] for r in rows], dtype=float))
